@@ -1,0 +1,36 @@
+# The two commands a new user needs: `make sandbox` and `make test`. Each creates the project's
+# virtualenv (.venv, with tsdb-deploy on its PATH) on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: sandbox sandbox-down test unit lint venv
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+venv: $(STAMP)
+
+## Deploy the whole stack to local Debian 13 test hosts and show what they got.
+sandbox: $(STAMP)
+	$(BIN)/tsdb-deploy sandbox up
+
+## Remove the sandbox's test hosts.
+sandbox-down: $(STAMP)
+	$(BIN)/tsdb-deploy sandbox down
+
+## Lint, unit tests, then integration tests on fresh test hosts (needs Docker).
+test: $(STAMP) lint
+	$(BIN)/python -m pytest
+
+## Unit tests only (no Docker).
+unit: $(STAMP)
+	$(BIN)/python -m pytest tests/unit
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .

@@ -1,0 +1,3 @@
+native = [
+    ("db1.staging.analytics.internal", {"ssh_user": "deploy", "_sudo": True}),
+]

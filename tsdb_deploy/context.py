@@ -1,0 +1,106 @@
+"""Everything one host's deploy needs, worked out and validated before any operation runs.
+
+inventory data -> settings -> runtime -> facts -> hardware -> plan -> rendered files.
+Any error here stops the deploy during pyinfra's prepare stage, before a host is touched.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from pyinfra.api.exceptions import PyinfraError
+
+from . import render, runtimes, secrets
+from .facts import DiskFacts, EffectiveResources
+from .planner import Hardware, Plan, PlanError, Workload, plan
+from .render import RenderError
+from .settings import SettingsError, resolve
+
+
+class DeployConfigError(PyinfraError):
+    """Bad inventory data, impossible hardware or a broken template, found before any change."""
+
+
+@dataclass(frozen=True)
+class HostContext:
+    name: str
+    settings: dict
+    runtime: runtimes.Runtime
+    plan: Plan
+    conf_text: str
+    hba_text: str
+    plan_json: str
+    password: str
+
+
+def hardware_for(settings: dict, resources, data_disk, wal_disk) -> Hardware:
+    """Facts, lowered or replaced by what the inventory says PostgreSQL may use."""
+    notes = list(resources.notes)
+    memory, cpus = resources.memory_bytes, resources.cpus
+    if settings["memory_limit"] is not None:
+        memory = settings["memory_limit"]
+        notes.append(f"memory: inventory memory_limit {settings['memory_limit']} bytes")
+    if settings["cpu_limit"] is not None:
+        cpus = settings["cpu_limit"]
+        notes.append(f"cpus: inventory cpu_limit {cpus:g}")
+    storage = settings["storage_class"] or data_disk.storage
+    notes += (
+        [f"storage: inventory storage_class {storage}"]
+        if settings["storage_class"]
+        else list(data_disk.notes)
+    )
+    dedicated_wal = wal_disk.mount != data_disk.mount
+    return Hardware(
+        memory_bytes=memory,
+        cpus=cpus,
+        storage=storage,
+        data_disk_bytes=data_disk.size_bytes,
+        wal_disk_bytes=wal_disk.size_bytes if dedicated_wal else None,
+        notes=tuple(notes),
+    )
+
+
+def build(host) -> HostContext:
+    try:
+        settings = resolve(dict(host.data.dict()), host.name)
+        runtime = runtimes.for_settings(settings)
+        resources = host.get_fact(EffectiveResources, unit=runtime.cgroup_unit)
+        data_disk = host.get_fact(DiskFacts, path=runtime.data_directory)
+        wal_disk = host.get_fact(DiskFacts, path=f"{runtime.data_directory}/pg_wal")
+        hardware = hardware_for(settings, resources, data_disk, wal_disk)
+        workload = Workload(
+            profile=settings["profile"],
+            pg_version=settings["pg_version"],
+            max_connections=settings["max_connections"],
+            background_workers=settings["background_workers"],
+            listen_addresses=settings["listen_addresses"],
+            port=settings["port"],
+        )
+        the_plan = plan(hardware, workload, settings["postgres_overrides"])
+        conf = render.postgresql_conf(
+            the_plan, host_name=host.name, runtime=runtime.name, locations=runtime.locations()
+        )
+        hba = render.pg_hba_conf(
+            host_name=host.name,
+            database=settings["database"],
+            app_user=settings["app_user"],
+            networks=settings["app_networks"],
+        )
+        password = secrets.app_password(settings, host.name)
+    except (SettingsError, PlanError, RenderError, NotImplementedError) as exc:
+        message = str(exc)
+        if not message.startswith(host.name):
+            message = f"{host.name}: {message}"
+        raise DeployConfigError(message) from None
+    record = {"runtime": runtime.name, **the_plan.to_json()}
+    return HostContext(
+        name=host.name,
+        settings=settings,
+        runtime=runtime,
+        plan=the_plan,
+        conf_text=conf,
+        hba_text=hba,
+        plan_json=json.dumps(record, indent=2, sort_keys=True) + "\n",
+        password=password,
+    )

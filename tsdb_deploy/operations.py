@@ -1,0 +1,188 @@
+"""Custom pyinfra operations: each reads facts, compares with the plan, yields only what is needed.
+
+They run twice per deploy, as every pyinfra operation does: once while planning (for
+`--dry`/change counts) and again at execution time with fresh facts, so a decision such as
+reload-or-restart is taken against the server as it is when the step runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shlex
+from io import StringIO
+
+from pyinfra import host, logger, state
+from pyinfra.api import FileUploadCommand, operation
+from pyinfra.api.exceptions import OperationError
+from pyinfra.facts.files import FileContents, Sha256File
+from pyinfra.operations.util.files import generate_color_diff
+
+from . import scram
+from .facts import PostgresDatabase, PostgresServer
+from .planner.parameters import PARAMETERS
+from .runtimes import Runtime
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _show_diff(path: str, text: str) -> None:
+    if not state.config.DIFF:
+        return
+    current = host.get_fact(FileContents, path=path) or []
+    host.log(f"Will modify {path}", logger.info)
+    for line in generate_color_diff([line + "\n" for line in current], text.splitlines(True)):
+        logger.info("  %s", line)
+
+
+def _install_file(path: str, text: str, mode: str, validate: str | None = None):
+    """Upload next to `path`, fix owner and mode, validate, then rename into place atomically."""
+    candidate = f"{path}.tsdb-new"
+    yield FileUploadCommand(StringIO(text), candidate)
+    yield f"chown postgres:postgres {candidate} && chmod {mode} {candidate}"
+    if validate:
+        # On a bad file: leave the running config alone, remove the candidate, fail loudly.
+        yield f"{validate.format(candidate=candidate)} || {{ rm -f {candidate}; exit 1; }}"
+    yield f"mv -f {candidate} {path}"
+
+
+def differing_parameters(planned: dict[str, str], live) -> dict[str, tuple[str, str]]:
+    """Planned parameters whose live value differs: name -> (live SHOW-style, planned)."""
+    out = {}
+    for name, text in planned.items():
+        row = live.settings.get(name)
+        param = PARAMETERS[name]
+        if row is None:  # e.g. a library's parameter before the library is loaded
+            out[name] = ("(not loaded)", text)
+            continue
+        if param.from_pg_settings(row.setting, row.unit) != param.parse(text):
+            out[name] = (row.setting + (row.unit or ""), text)
+    return out
+
+
+@operation(is_idempotent=True)
+def postgres_config(runtime: Runtime, conf_text: str, hba_text: str, planned: dict[str, str]):
+    """postgresql.conf and pg_hba.conf as planned; reload if enough, restart only if needed.
+
+    Restart when a parameter whose pg_settings.context is `postmaster` differs from the live
+    server, or the server reports pending_restart; reload when other parameters or pg_hba
+    change; nothing when the files and the live values already match the plan.
+    """
+    live = host.get_fact(PostgresServer, psql=runtime.psql)
+    if live is not None:
+        drifted = sorted(set(live.auto_conf) & set(planned))
+        if drifted:
+            raise OperationError(
+                f"ALTER SYSTEM overrides planned parameters ({', '.join(drifted)}) in "
+                f"postgresql.auto.conf: run ALTER SYSTEM RESET for them, or set them as "
+                "postgres_overrides in the inventory"
+            )
+
+    hba_changed = host.get_fact(Sha256File, path=runtime.hba_path) != _sha256(hba_text)
+    conf_changed = host.get_fact(Sha256File, path=runtime.conf_path) != _sha256(conf_text)
+    if hba_changed:
+        _show_diff(runtime.hba_path, hba_text)
+        yield from _install_file(runtime.hba_path, hba_text, "640")
+    if conf_changed:
+        _show_diff(runtime.conf_path, conf_text)
+        yield from _install_file(
+            runtime.conf_path, conf_text, "640", validate=runtime.validate_config("{candidate}")
+        )
+
+    if live is None:
+        host.log("PostgreSQL is not running: starting it with the planned config", logger.info)
+        yield runtime.restart()
+        yield runtime.wait_ready()
+        return
+
+    differing = differing_parameters(planned, live)
+    needs_restart = sorted(
+        name
+        for name in differing
+        if (live.settings[name].context if name in live.settings else PARAMETERS[name].context)
+        == "postmaster"
+    )
+    pending = live.pending_restart
+    if needs_restart or pending:
+        reasons = (
+            ", ".join(f"{n}: {differing[n][0]} -> {differing[n][1]}" for n in needs_restart)
+            or f"pending restart for {', '.join(pending)}"
+        )
+        host.log(f"Restarting PostgreSQL: {reasons}", logger.warning)
+        yield runtime.restart()
+        yield runtime.wait_ready()
+    elif differing or hba_changed:
+        what = ", ".join(f"{n}: {old} -> {new}" for n, (old, new) in differing.items())
+        host.log(f"Reloading PostgreSQL: {what or 'pg_hba.conf changed'}", logger.info)
+        yield runtime.reload()
+    elif not conf_changed:
+        host.noop(f"{len(planned)} planned parameters match the live server")
+
+
+def _psql_file(runtime: Runtime, database: str, sql: str, remote_path: str):
+    """Run SQL from an uploaded 0600 file, so no value appears in a process list."""
+    yield FileUploadCommand(StringIO(sql), remote_path)
+    yield f"chmod 600 {remote_path}"
+    # root opens the file and hands it to psql on stdin: it stays readable by root only
+    yield (
+        f"{runtime.psql} -X -q -v ON_ERROR_STOP=1 -d {shlex.quote(database)} < {remote_path}"
+        f"; rc=$?; rm -f {remote_path}; exit $rc"
+    )
+
+
+@operation(is_idempotent=True)
+def database_and_role(runtime: Runtime, database: str, role: str, password: str):
+    """The application role (login, SCRAM password from the secret) owning `database`.
+
+    The password is compared with the stored SCRAM verifier locally; a new verifier is
+    computed here and sent in a file, so the plain password never reaches the host.
+    """
+    current = host.get_fact(PostgresDatabase, psql=runtime.psql, database=database)
+    if current is None:
+        if state.is_executing:
+            raise OperationError("PostgreSQL is not accepting connections")
+        current_roles, databases = {}, ()
+    else:
+        current_roles, databases = current.roles, current.databases
+    statements = []
+    ident = f'"{role}"'
+    if role not in current_roles:
+        statements.append(f"CREATE ROLE {ident} LOGIN;")
+    verifier = current_roles.get(role)
+    if not (verifier and scram.verify(password, verifier)):
+        statements.append(f"ALTER ROLE {ident} PASSWORD '{scram.make_verifier(password)}';")
+        host.log(f"Setting the password of role {role} (SCRAM)", logger.info)
+    if statements:
+        yield from _psql_file(
+            runtime, "postgres", "\n".join(statements) + "\n", "/root/.tsdb-deploy-role.sql"
+        )
+    if database not in databases:
+        yield (
+            f"{runtime.psql} -X -q -v ON_ERROR_STOP=1 -d postgres -c "
+            + shlex.quote(f'CREATE DATABASE "{database}" OWNER {ident}')
+        )
+    if not statements and database in databases:
+        host.noop(f"role {role} and database {database} exist; the password matches")
+
+
+# What the Apache-only build (e.g. Debian's postgresql-17-timescaledb) does not have.
+APACHE_ONLY_LACKS = "compression, retention policies, continuous aggregates"
+
+
+@operation(is_idempotent=True)
+def timescaledb_extension(runtime: Runtime, database: str):
+    """CREATE EXTENSION timescaledb in `database`; reports the build's license."""
+    current = host.get_fact(PostgresDatabase, psql=runtime.psql, database=database)
+    if current is not None and "timescaledb" in current.extensions:
+        license_ = current.timescaledb_license
+        lacks = f"; this build lacks {APACHE_ONLY_LACKS}" if license_ == "apache" else ""
+        host.noop(
+            f"timescaledb {current.extensions['timescaledb']} is installed in {database} "
+            f"(license: {license_}{lacks})"
+        )
+        return
+    yield (
+        f"{runtime.psql} -X -q -v ON_ERROR_STOP=1 -d {shlex.quote(database)} -c "
+        + shlex.quote("CREATE EXTENSION IF NOT EXISTS timescaledb")
+    )

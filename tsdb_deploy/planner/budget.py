@@ -1,0 +1,134 @@
+"""The worst-case memory budget: what PostgreSQL can use at once must fit its memory limit.
+
+Neither timescaledb-tune nor PGTune checks this; their users meet the OOM killer instead
+(timescaledb-tune #38, pgtune #15). The model, every term documented:
+
+  shared memory   shared_buffers + wal_buffers + lock table
+  processes       (connections + autovacuum workers + parallel workers + TimescaleDB
+                   background workers + 1 launcher) x BACKEND_OVERHEAD
+  queries         (connections + parallel workers) x work_mem x QUERY_MEMORY_FACTOR
+  maintenance     maintenance_work_mem (one manual VACUUM / CREATE INDEX at a time)
+                  + autovacuum_max_workers x autovacuum_work_mem
+  OS headroom     max(OS_HEADROOM_MIN, OS_HEADROOM_FRACTION x memory), at most OS_HEADROOM_MAX
+
+QUERY_MEMORY_FACTOR is hash_mem_multiplier: every active backend and parallel worker holds one
+sort or hash area at a time, and a hash area may grow to hash_mem_multiplier x work_mem
+(PostgreSQL docs, "Resource Consumption"). A query with several such nodes at once can exceed
+the model; the headroom and the rarity of every connection running such a query at the same
+moment cover that, and the plan reports the model so operators can judge it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..units import GIB, KIB, MIB, format_size
+
+# A backend's private memory outside work_mem: catalog and relation caches, which grow with
+# the number of hypertable chunks a session touches. Typical RSS of a busy backend is 2-10 MB.
+BACKEND_OVERHEAD = 6 * MIB
+# Shared memory per lock-table slot (LOCK + PROCLOCK entries, lock.c), rounded up.
+LOCK_SLOT_BYTES = 300
+# The OS, sshd, cron, monitoring agents and the page-cache floor need this much.
+OS_HEADROOM_MIN = 192 * MIB
+OS_HEADROOM_FRACTION = 0.08
+OS_HEADROOM_MAX = 8 * GIB
+
+
+def os_headroom(memory_bytes: int) -> int:
+    return int(min(OS_HEADROOM_MAX, max(OS_HEADROOM_MIN, memory_bytes * OS_HEADROOM_FRACTION)))
+
+
+@dataclass(frozen=True)
+class Budget:
+    memory_limit: int
+    shared_memory: int
+    processes: int
+    queries: int
+    maintenance: int
+    os_headroom: int
+    query_slots: int  # connections + parallel workers
+    query_memory_factor: float
+
+    @property
+    def total(self) -> int:
+        return (
+            self.shared_memory + self.processes + self.queries + self.maintenance + self.os_headroom
+        )
+
+    @property
+    def fits(self) -> bool:
+        return self.total <= self.memory_limit
+
+    def describe(self) -> dict:
+        parts = {
+            "shared_memory": self.shared_memory,
+            "processes": self.processes,
+            "queries": self.queries,
+            "maintenance": self.maintenance,
+            "os_headroom": self.os_headroom,
+        }
+        return {
+            "memory_limit": self.memory_limit,
+            "worst_case_total": self.total,
+            "fits": self.fits,
+            "free": self.memory_limit - self.total,
+            "parts": parts,
+            "model": (
+                f"queries = {self.query_slots} slots (connections + parallel workers) x work_mem"
+                f" x {self.query_memory_factor:g} (hash_mem_multiplier); processes at "
+                f"{format_size(BACKEND_OVERHEAD)} each"
+            ),
+        }
+
+    def summary(self) -> str:
+        return (
+            f"worst case {format_size(self.total)} of {format_size(self.memory_limit)}: "
+            f"shared {format_size(self.shared_memory)}, processes {format_size(self.processes)},"
+            f" queries {format_size(self.queries)}, maintenance {format_size(self.maintenance)},"
+            f" OS headroom {format_size(self.os_headroom)}"
+        )
+
+
+def process_count(values: dict) -> int:
+    return (
+        values["max_connections"]
+        + values["autovacuum_max_workers"]
+        + values["max_parallel_workers"]
+        + values["timescaledb.max_background_workers"]
+        + 1  # the TimescaleDB launcher
+    )
+
+
+def compute(memory_limit: int, values: dict) -> Budget:
+    """The budget for parameter values in the table's terms (bytes, counts)."""
+    wal_buffers = values["wal_buffers"]
+    if wal_buffers == -1:  # automatic: shared_buffers / 32, at most one 16MB WAL segment
+        wal_buffers = min(values["shared_buffers"] // 32, 16 * MIB)
+    lock_slots = values["max_locks_per_transaction"] * (
+        values["max_connections"] + values["max_worker_processes"]
+    )
+    autovacuum_mem = values["autovacuum_work_mem"]
+    if autovacuum_mem == -1:
+        autovacuum_mem = values["maintenance_work_mem"]
+    slots = values["max_connections"] + values["max_parallel_workers"]
+    factor = values["hash_mem_multiplier"]
+    return Budget(
+        memory_limit=memory_limit,
+        shared_memory=values["shared_buffers"] + wal_buffers + lock_slots * LOCK_SLOT_BYTES,
+        processes=process_count(values) * BACKEND_OVERHEAD,
+        queries=int(slots * values["work_mem"] * factor),
+        maintenance=values["maintenance_work_mem"]
+        + values["autovacuum_max_workers"] * autovacuum_mem,
+        os_headroom=os_headroom(memory_limit),
+        query_slots=slots,
+        query_memory_factor=factor,
+    )
+
+
+def work_mem_that_fits(memory_limit: int, values: dict) -> int:
+    """The largest work_mem (bytes, whole kB) for which the worst case still fits."""
+    without_queries = compute(memory_limit, {**values, "work_mem": 0})
+    spare = memory_limit - without_queries.total
+    per_slot = spare / (without_queries.query_slots * without_queries.query_memory_factor)
+    return max(0, int(per_slot) // KIB * KIB)

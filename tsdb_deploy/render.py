@@ -1,0 +1,64 @@
+"""Render the files a host gets from templates/, strictly: a missing value is an error."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError
+
+from .planner import Plan
+from .units import format_size
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+
+class RenderError(RuntimeError):
+    """A template that cannot be rendered; names the template and the problem."""
+
+
+def _environment() -> Environment:
+    return Environment(
+        loader=FileSystemLoader(str(TEMPLATES)),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+
+
+def render(template: str, **context) -> str:
+    try:
+        return _environment().get_template(template).render(**context)
+    except TemplateError as exc:
+        where = f" line {exc.lineno}" if getattr(exc, "lineno", None) else ""
+        raise RenderError(f"templates/{template}{where}: {exc}") from None
+
+
+def postgresql_conf(
+    plan: Plan, *, host_name: str, runtime: str, locations: dict, extra: dict | None = None
+) -> str:
+    hw = plan.hardware
+    return render(
+        "postgresql.conf.j2",
+        host_name=host_name,
+        runtime=runtime,
+        hardware=hw.describe(),
+        data_disk=format_size(hw.data_disk_bytes) if hw.data_disk_bytes else "unknown",
+        wal_disk=format_size(hw.wal_disk_bytes) if hw.wal_disk_bytes else "the data disk",
+        workload=plan.workload,
+        budget_summary=plan.budget.summary(),
+        locations=locations,
+        sections=plan.sections(),
+        extra=extra or {},
+    )
+
+
+def pg_hba_conf(*, host_name: str, database: str, app_user: str, networks: list[str]) -> str:
+    entries = [{"database": database, "user": app_user, "network": n} for n in networks]
+    return render(
+        "pg_hba.conf.j2",
+        host_name=host_name,
+        local_entries=[{"database": database, "user": app_user}],
+        host_entries=entries,
+    )

@@ -1,0 +1,180 @@
+"""PostgreSQL installed from apt and run by systemd: Debian's postgresql-common layout."""
+
+from __future__ import annotations
+
+from io import StringIO
+
+from pyinfra import host
+from pyinfra.api.exceptions import PyinfraError
+from pyinfra.facts.server import LinuxDistribution
+from pyinfra.operations import apt, files, systemd
+
+from .base import Runtime
+
+# Debian 13 ships PostgreSQL 17 and an Apache-only TimescaleDB build (postgresql-17-timescaledb)
+DISTRO_PACKAGES = {("debian", 13): 17}
+PGDG_KEY_URL = "https://www.postgresql.org/media/keys/ACCC4CF8.asc"
+KEYRING_DIR = "/etc/apt/keyrings"
+
+
+class NativeRuntime(Runtime):
+    name = "native"
+
+    @property
+    def cluster(self) -> str:
+        return f"{self.pg_version}-main"
+
+    @property
+    def service(self) -> str:
+        return f"postgresql@{self.cluster}"
+
+    @property
+    def config_dir(self) -> str:
+        return f"/etc/postgresql/{self.pg_version}/main"
+
+    @property
+    def data_directory(self) -> str:
+        return f"/var/lib/postgresql/{self.pg_version}/main"
+
+    @property
+    def bindir(self) -> str:
+        return f"/usr/lib/postgresql/{self.pg_version}/bin"
+
+    def locations(self) -> dict[str, str]:
+        return {
+            "data_directory": self.data_directory,
+            "hba_file": self.hba_path,
+            "ident_file": f"{self.config_dir}/pg_ident.conf",
+            "external_pid_file": f"/var/run/postgresql/{self.cluster}.pid",
+            "unix_socket_directories": "/var/run/postgresql",
+            "cluster_name": f"{self.pg_version}/main",
+            "timezone": "UTC",
+            "log_timezone": "UTC",
+        }
+
+    @property
+    def cgroup_unit(self) -> str:
+        return f"system.slice/system-postgresql.slice/{self.service}.service"
+
+    @property
+    def psql(self) -> str:
+        return f"runuser -u postgres -- psql -p {self.port}"
+
+    def validate_config(self, candidate: str) -> str:
+        # `postgres -C` reads the whole file with the server's own parser and range checks,
+        # without touching the running server.
+        return (
+            f"runuser -u postgres -- {self.bindir}/postgres --config-file={candidate} "
+            f"-C data_directory >/dev/null"
+        )
+
+    def reload(self) -> str:
+        return f"systemctl reload {self.service}"
+
+    def restart(self) -> str:
+        return f"systemctl restart {self.service}"
+
+    def wait_ready(self) -> str:
+        return (
+            f"for i in $(seq 60); do pg_isready -q -p {self.port} && exit 0; sleep 1; done; "
+            f"echo 'PostgreSQL did not accept connections within 60s' >&2; exit 1"
+        )
+
+    # --- install ---------------------------------------------------------------------
+    def _packages(self) -> list[str]:
+        v = self.pg_version
+        if self.settings["package_source"] == "distro":
+            return [f"postgresql-{v}", f"postgresql-{v}-timescaledb", f"postgresql-client-{v}"]
+        return [f"postgresql-{v}", f"timescaledb-2-postgresql-{v}", f"postgresql-client-{v}"]
+
+    def _check_distro(self) -> tuple[str, str]:
+        distro = host.get_fact(LinuxDistribution)
+        name = (distro.get("name") or "").lower().split()[0] if distro else ""
+        codename = (distro.get("release_meta") or {}).get("VERSION_CODENAME", "")
+        major = distro.get("major") if distro else None
+        if name not in ("debian", "ubuntu"):
+            raise PyinfraError(f"{host.name}: {name or 'unknown OS'} is not Debian or Ubuntu")
+        if self.settings["package_source"] == "distro":
+            shipped = DISTRO_PACKAGES.get((name, major))
+            if shipped != self.pg_version:
+                raise PyinfraError(
+                    f"{host.name}: package_source 'distro' needs a distribution that ships "
+                    f"PostgreSQL {self.pg_version} with TimescaleDB ({name} {major} does not; "
+                    "Debian 13 does): use package_source 'upstream'"
+                )
+        return name, codename
+
+    def install(self) -> None:
+        distro, codename = self._check_distro()
+        apt.packages(
+            name="Install apt prerequisites",
+            packages=["ca-certificates", "gnupg", "curl", "postgresql-common"],
+            update=True,
+            cache_time=3600,
+        )
+        if self.settings["package_source"] == "upstream":
+            self._upstream_repositories(distro, codename)
+        # New clusters get data checksums: Debian's postgresql-common reads this drop-in
+        # when the package creates the main cluster.
+        files.put(
+            name="Cluster creation options (data checksums)",
+            src=StringIO(
+                "# written by tsdb-deploy: options for clusters that postgresql-common creates\n"
+                + (
+                    "initdb_options = '--data-checksums'\n"
+                    if self.settings["data_checksums"]
+                    else ""
+                )
+            ),
+            dest="/etc/postgresql-common/createcluster.d/50-tsdb-deploy.conf",
+            mode="644",
+        )
+        apt.packages(
+            name=f"Install PostgreSQL {self.pg_version} and TimescaleDB",
+            packages=self._packages(),
+        )
+
+    def _upstream_repositories(self, distro: str, codename: str) -> None:
+        pgdg = self.settings["pgdg_apt_url"]
+        timescale = f"{self.settings['timescale_apt_url'].rstrip('/')}/{distro}/"
+        files.directory(name="apt keyring directory", path=KEYRING_DIR, mode="755")
+        files.download(
+            name="PGDG signing key",
+            src=PGDG_KEY_URL,
+            dest=f"{KEYRING_DIR}/pgdg.asc",
+            mode="644",
+        )
+        files.download(
+            name="Timescale signing key",
+            src=f"{self.settings['timescale_apt_url'].rstrip('/')}/gpgkey",
+            dest=f"{KEYRING_DIR}/timescaledb.asc",
+            mode="644",
+        )
+        pgdg_changed = files.put(
+            name="PGDG apt repository",
+            src=StringIO(f"deb [signed-by={KEYRING_DIR}/pgdg.asc] {pgdg} {codename}-pgdg main\n"),
+            dest="/etc/apt/sources.list.d/pgdg.list",
+            mode="644",
+        )
+        ts_changed = files.put(
+            name="Timescale apt repository",
+            src=StringIO(
+                f"deb [signed-by={KEYRING_DIR}/timescaledb.asc] {timescale} {codename} main\n"
+            ),
+            dest="/etc/apt/sources.list.d/timescaledb.list",
+            mode="644",
+        )
+        apt.update(
+            name="Refresh apt after adding repositories",
+            _if=lambda: pgdg_changed.did_change() or ts_changed.did_change(),
+        )
+
+    def ensure_service(self) -> None:
+        # postgresql.service starts every cluster at boot; the instance unit is the cluster.
+        systemd.service(
+            name="PostgreSQL enabled at boot",
+            service="postgresql",
+            running=True,
+            enabled=True,
+        )
+        systemd.service(name=f"{self.service} running", service=self.service, running=True)
