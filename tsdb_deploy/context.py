@@ -93,7 +93,19 @@ def build(host) -> HostContext:
         if not message.startswith(host.name):
             message = f"{host.name}: {message}"
         raise DeployConfigError(message) from None
-    record = {"runtime": runtime.name, **the_plan.to_json()}
+    record = {
+        # where things are, so checks (tests/testinfra) need not know the runtime or inventory
+        "deployment": {
+            "runtime": runtime.name,
+            "database": settings["database"],
+            "app_user": settings["app_user"],
+            "port": settings["port"],
+            "conf_path": runtime.conf_path,
+            "hba_path": runtime.hba_path,
+            "data_directory": runtime.data_directory,
+        },
+        **the_plan.to_json(),
+    }
     return HostContext(
         name=host.name,
         settings=settings,

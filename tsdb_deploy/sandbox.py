@@ -80,7 +80,7 @@ def summary() -> str:
             "FROM pg_extension WHERE extname = 'timescaledb'",
         ).strip()
         lines += [
-            f"  {test_host.name} ({record['runtime']} runtime): PostgreSQL {live}",
+            f"  {test_host.name} ({record['deployment']['runtime']} runtime): PostgreSQL {live}",
             f"    sized for {format_size(hw['memory_bytes'])} memory, {hw['cpus']:g} CPUs, "
             f"{hw['storage']} storage ({record['workload']['profile']} profile)",
             "    " + ", ".join(f"{k} = {params[k]}" for k in KEY_PARAMETERS),

@@ -1,0 +1,128 @@
+"""Integration fixtures: real Debian 13 test hosts, deployed with the real deploy.py.
+
+Each test module gets its own host (a container running systemd), removed afterwards, also
+when a test fails. Deploys run pyinfra as ops do, from a per-test inventory file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tsdb_deploy import secrets, testhosts
+
+ROOT = Path(__file__).resolve().parents[2]
+PASSWORD_FILE = ".sandbox/secrets/app_password"
+
+
+@dataclass
+class DeployResult:
+    returncode: int
+    totals: dict | None  # pyinfra --json totals: success (= changed), no_change, error
+    plan: list | None  # --dry: the operations and the hosts each would change
+    output: str  # stderr: pyinfra's log
+
+    @property
+    def changed(self) -> int:
+        assert self.totals is not None, self.output[-3000:]
+        return self.totals["success"]
+
+
+class Target:
+    """A test host and how to deploy to it and look inside it."""
+
+    def __init__(self, test_host: testhosts.TestHost, workdir: Path):
+        self.test_host = test_host
+        self.name = test_host.name
+        self.workdir = workdir
+
+    def deploy(self, data: dict | None = None, *, dry: bool = False, group: str = "native"):
+        """Run deploy.py with this host's data; the inventory file is named like the
+        sandbox's so group_data/sandbox.py applies."""
+        inventory = self.workdir / "sandbox.py"
+        inventory.write_text(f"{group} = [({self.test_host.pyinfra_name!r}, {data or {}!r})]\n")
+        mode = "--dry" if dry else "-y"
+        cmd = [sys.executable, "-m", "pyinfra", mode, "--json", str(inventory), "deploy.py"]
+        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1200)
+        parsed = json.loads(proc.stdout) if proc.stdout.strip().startswith("{") else {}
+        return DeployResult(
+            proc.returncode,
+            (parsed.get("results") or {}).get("totals"),
+            parsed.get("plan"),
+            proc.stderr,
+        )
+
+    def run(self, *command: str, check: bool = True, env: dict | None = None) -> str:
+        flags = [item for k, v in (env or {}).items() for item in ("-e", f"{k}={v}")]
+        proc = subprocess.run(
+            ["docker", "exec", *flags, self.name, *command], capture_output=True, text=True
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(f"{command} failed ({proc.returncode}): {proc.stderr}")
+        return proc.stdout
+
+    def psql(self, sql: str) -> str:
+        return self.run("tsdb-psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", "-c", sql).strip()
+
+    def show(self, name: str) -> str:
+        return self.psql(f"SHOW {name}")
+
+    def postmaster_started(self) -> str:
+        return self.psql("SELECT pg_postmaster_start_time()")
+
+    def sha256(self, path: str) -> str:
+        return hashlib.sha256(self.run("cat", path).encode()).hexdigest()
+
+    def plan_record(self) -> dict:
+        return json.loads(self.run("cat", "/etc/tsdb-deploy/plan.json"))
+
+    def testinfra(self) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                "tests/testinfra",
+                f"--hosts={self.test_host.testinfra_url}",
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _test_host_prerequisites():
+    """Docker running, the base image built (once per machine), the sandbox password."""
+    try:
+        testhosts.ensure_docker()
+        testhosts.ensure_base_image()
+    except testhosts.TestHostError as exc:
+        pytest.fail(f"test hosts unavailable: {exc}")
+    secrets.generate_if_missing(PASSWORD_FILE)
+
+
+def make_target(request, tmp_path_factory, test_host: testhosts.TestHost) -> Target:
+    """Start `test_host` fresh; remove it when the module is done, pass or fail."""
+    try:
+        testhosts.start(test_host)
+    except testhosts.TestHostError as exc:
+        testhosts.remove(test_host.name)
+        pytest.fail(f"cannot start test host: {exc}")
+    request.addfinalizer(lambda: testhosts.remove(test_host.name))
+    return Target(test_host, tmp_path_factory.mktemp(test_host.name))
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "tests/integration" in str(item.fspath):
+            item.add_marker(pytest.mark.integration)

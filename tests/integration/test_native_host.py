@@ -1,0 +1,113 @@
+"""A bare Debian 13 host becomes a sized TimescaleDB server; changes converge safely.
+
+One test host for the module, started with --memory 2g --cpus 1 on a machine with far more,
+so the plan must come from the container's cgroup limits. Tests run in order: each leaves
+the host converged for the next.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tsdb_deploy.testhosts import TestHost
+from tsdb_deploy.units import GIB
+
+from .conftest import PASSWORD_FILE, ROOT, make_target
+
+HOST = TestHost("tsdb-it-native", memory="2g", cpus=1)
+
+
+@pytest.fixture(scope="module")
+def target(request, tmp_path_factory):
+    target = make_target(request, tmp_path_factory, HOST)
+    first = target.deploy()
+    assert first.returncode == 0, first.output[-5000:]
+    assert first.changed > 0
+    return target
+
+
+def test_sized_for_the_container_not_the_machine(target):
+    record = target.plan_record()
+    assert record["hardware"]["memory_bytes"] == 2 * GIB
+    assert record["hardware"]["cpus"] == 1
+    assert any("cgroup limit 2.0 GiB" in note for note in record["hardware"]["notes"])
+    # 25% of 2 GiB, live on the server; one CPU => no parallel gather
+    assert target.show("shared_buffers") == "512MB"
+    assert target.show("max_parallel_workers_per_gather") == "0"
+    assert record["budget"]["fits"] and record["budget"]["worst_case_total"] <= 2 * GIB
+
+
+def test_testinfra_suite_passes(target):
+    result = target.testinfra()
+    assert result.returncode == 0, result.stdout[-5000:]
+
+
+def test_second_run_changes_nothing(target):
+    again = target.deploy()
+    assert again.returncode == 0, again.output[-5000:]
+    assert again.changed == 0, again.output[-5000:]
+
+
+def test_application_role_logs_in_with_its_password(target):
+    """The SCRAM verifier computed by the deploy accepts the secret, and only the secret."""
+    secret = (ROOT / PASSWORD_FILE).read_text().strip()
+    connect = ["psql", "-X", "-At", "-h", "127.0.0.1", "-U", "klaviyo", "-d", "klaviyo_analytics"]
+    ok = target.run(*connect, "-c", "SELECT current_user", env={"PGPASSWORD": secret})
+    assert ok.strip() == "klaviyo"
+    denied = target.run(
+        *connect, "-c", "SELECT 1", env={"PGPASSWORD": "wrong-password-123"}, check=False
+    )
+    assert denied == ""
+
+
+def test_reload_only_change_keeps_the_postmaster(target):
+    started = target.postmaster_started()
+    result = target.deploy({"postgres_overrides": {"work_mem": "8MB"}})
+    assert result.returncode == 0, result.output[-5000:]
+    assert result.changed >= 1
+    assert "Reloading PostgreSQL" in result.output
+    assert target.show("work_mem") == "8MB"
+    assert target.postmaster_started() == started
+
+
+def test_restart_change_restarts_once(target):
+    started = target.postmaster_started()
+    data = {"postgres_overrides": {"work_mem": "8MB", "shared_buffers": "384MB"}}
+    result = target.deploy(data)
+    assert result.returncode == 0, result.output[-5000:]
+    assert "Restarting PostgreSQL: shared_buffers: " in result.output
+    assert target.show("shared_buffers") == "384MB"
+    restarted = target.postmaster_started()
+    assert restarted != started
+    # converged: the same data again neither restarts nor changes anything
+    again = target.deploy(data)
+    assert again.changed == 0, again.output[-5000:]
+    assert target.postmaster_started() == restarted
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"work_mem": "1kB"}, "work_mem: 1kB is outside PostgreSQL's range"),
+        ({"work_mem": "1GB"}, "exceeds the 2.0 GiB limit"),
+        ({"max_worker_processes": "4"}, "max_worker_processes = 4 is too small"),
+        ({"no_such_parameter": "1"}, "not a parameter this deployment manages"),
+    ],
+    ids=["out-of-range", "over-budget", "too-few-workers", "unknown"],
+)
+def test_invalid_override_is_refused_before_any_change(target, overrides, message):
+    conf = target.plan_record()["deployment"]["conf_path"]
+    before = (target.sha256(conf), target.postmaster_started(), target.show("work_mem"))
+    result = target.deploy({"postgres_overrides": overrides})
+    assert result.returncode != 0
+    assert message in result.output
+    assert result.totals is None or result.totals["success"] == 0
+    after = (target.sha256(conf), target.postmaster_started(), target.show("work_mem"))
+    assert after == before
+
+
+def test_invalid_inventory_data_is_refused(target):
+    result = target.deploy({"max_connections": "many", "profile": "warehouse"})
+    assert result.returncode != 0
+    assert "max_connections = 'many'" in result.output
+    assert "profile = 'warehouse'" in result.output

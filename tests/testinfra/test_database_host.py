@@ -1,0 +1,100 @@
+"""A deployed TimescaleDB host is what its plan says: packages, service, config, roles."""
+
+from __future__ import annotations
+
+import re
+
+
+def test_packages_installed(host, deployed):
+    version = deployed.record["workload"]["pg_version"]
+    assert host.package(f"postgresql-{version}").is_installed
+    timescale = [f"postgresql-{version}-timescaledb", f"timescaledb-2-postgresql-{version}"]
+    assert any(host.package(name).is_installed for name in timescale), timescale
+
+
+def test_service_running_and_enabled(host, deployed):
+    if deployed.deployment["runtime"] != "native":
+        return
+    service = host.service("postgresql")
+    assert service.is_enabled
+    version = deployed.record["workload"]["pg_version"]
+    assert host.service(f"postgresql@{version}-main").is_running
+
+
+def test_port_listening(host, deployed):
+    port = deployed.deployment["port"]
+    listening = host.socket.get_listening_sockets()
+    assert any(s.endswith(f":{port}") for s in listening), listening
+
+
+def test_timescaledb_extension_in_database(deployed):
+    version = deployed.psql("SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'")
+    assert re.match(r"^2\.\d+", version), version
+    libraries = deployed.psql("SHOW shared_preload_libraries")
+    assert "timescaledb" in libraries
+
+
+def test_every_planned_parameter_is_live(deployed):
+    """Each parameter's SHOW value is exactly what postgresql.conf says."""
+    names = list(deployed.parameters)
+    rows = deployed.psql(
+        "SELECT name || '=' || current_setting(name) FROM unnest(ARRAY["
+        + ",".join(f"'{n}'" for n in names)
+        + "]) AS name"
+    ).splitlines()
+    live = dict(row.split("=", 1) for row in rows)
+    wrong = {
+        name: (live.get(name), text.strip("'"))
+        for name, text in deployed.parameters.items()
+        if live.get(name) != text.strip("'")
+    }
+    assert not wrong, f"live value differs from the plan (live, planned): {wrong}"
+    assert deployed.psql("SELECT count(*) FROM pg_settings WHERE pending_restart") == "0"
+
+
+def test_pg_hba_rules(host, deployed):
+    hba = host.file(deployed.deployment["hba_path"])
+    assert hba.user == "postgres"
+    assert hba.mode == 0o640
+    rules = [line.split() for line in hba.content_string.splitlines() if line and line[0] != "#"]
+    assert ["local", "all", "postgres", "peer"] in rules
+    assert all(rule[-1] in ("peer", "scram-sha-256") for rule in rules), rules
+    app_user = deployed.deployment["app_user"]
+    host_rules = [rule for rule in rules if rule[0] == "host"]
+    assert host_rules and all(
+        rule[1] == deployed.deployment["database"] and rule[2] == app_user for rule in host_rules
+    )
+    # the server itself parsed every line without error
+    assert deployed.psql("SELECT count(*) FROM pg_hba_file_rules WHERE error IS NOT NULL") == "0"
+
+
+def test_config_and_data_permissions(host, deployed):
+    conf = host.file(deployed.deployment["conf_path"])
+    assert conf.user == "postgres"
+    assert conf.mode & 0o007 == 0, oct(conf.mode)
+    data = host.file(deployed.deployment["data_directory"])
+    assert data.is_directory
+    assert data.user == "postgres"
+    assert data.mode == 0o700
+
+
+def test_application_role_has_scram_password(deployed):
+    role = deployed.deployment["app_user"]
+    stored = deployed.psql(
+        f"SELECT rolpassword LIKE 'SCRAM-SHA-256$%' FROM pg_authid WHERE rolname = '{role}'"
+    )
+    assert stored == "t"
+    owner = deployed.psql(
+        "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = current_database()"
+    )
+    assert owner == role
+
+
+def test_data_checksums_enabled(deployed):
+    assert deployed.psql("SHOW data_checksums") == "on"
+
+
+def test_tsdb_psql_installed(host):
+    tool = host.file("/usr/local/bin/tsdb-psql")
+    assert tool.is_file
+    assert tool.mode & 0o111
