@@ -60,8 +60,8 @@ def parse_resources(lines: list[str]) -> Resources:
     files: dict[str, str] = {}
     for line in lines:
         kind, _, rest = line.partition(" ")
-        if kind == "meminfo":
-            host_memory = int(rest)
+        if kind == "meminfo_kb":  # kB: some awks print large products in exponent form
+            host_memory = int(rest) * 1024
         elif kind == "online":
             online = int(rest)
         elif kind == "file":
@@ -124,7 +124,7 @@ class EffectiveResources(FactBase):
         files = " ".join(_CGROUP_FILES)
         dirs = " ".join(shlex.quote(d) for d in _CONTROLLER_DIRS)
         return f"""
-echo "meminfo $(awk '/^MemTotal:/ {{print $2 * 1024}}' /proc/meminfo)"
+echo "meminfo_kb $(awk '/^MemTotal:/ {{print $2}}' /proc/meminfo)"
 echo "online $(getconf _NPROCESSORS_ONLN 2>/dev/null || nproc)"
 cut -d: -f3 /proc/1/cgroup | sed -e 's#/init.scope$##' -e 's#/$##' | sort -u |
 while read -r base; do
@@ -352,10 +352,13 @@ class PostgresDatabase(FactBase):
         cluster_sql = shlex.quote(
             "SELECT 'D', datname, '' FROM pg_database WHERE NOT datistemplate "
             "UNION ALL SELECT 'R', rolname, coalesce(rolpassword, '') FROM pg_authid "
-            "WHERE rolcanlogin "
+            "WHERE rolcanlogin"
+        )
+        # the license setting exists only in a database where timescaledb is loaded
+        db_sql = shlex.quote(
+            "SELECT 'X', extname, extversion FROM pg_extension "
             "UNION ALL SELECT 'L', current_setting('timescaledb.license', true), ''"
         )
-        db_sql = shlex.quote("SELECT 'X', extname, extversion FROM pg_extension")
         db = shlex.quote(database)
         return (
             f"{{ {psql} {opts} -d postgres -c {cluster_sql} &&"

@@ -10,17 +10,34 @@ from __future__ import annotations
 import hashlib
 import shlex
 from io import StringIO
+from typing import TYPE_CHECKING
 
 from pyinfra import host, logger, state
 from pyinfra.api import FileUploadCommand, operation
 from pyinfra.api.exceptions import OperationError
+from pyinfra.facts.deb import DebPackages
 from pyinfra.facts.files import FileContents, Sha256File
+from pyinfra.operations import apt
 from pyinfra.operations.util.files import generate_color_diff
 
 from . import scram
 from .facts import PostgresDatabase, PostgresServer
 from .planner.parameters import PARAMETERS
-from .runtimes import Runtime
+
+if TYPE_CHECKING:  # runtimes use these operations; import the type only for checkers
+    from .runtimes import Runtime
+
+
+@operation(is_idempotent=True)
+def packages_installed(packages: list[str]):
+    """apt packages present; the package lists are refreshed only when one must be installed,
+    so a converged host stays unchanged however long ago apt last updated."""
+    installed = host.get_fact(DebPackages) or {}
+    missing = [name for name in packages if name not in installed]
+    if not missing:
+        host.noop(f"installed: {', '.join(packages)}")
+        return
+    yield from apt.packages._inner(packages=missing, update=True)
 
 
 def _sha256(text: str) -> str:

@@ -7,8 +7,9 @@ from io import StringIO
 from pyinfra import host
 from pyinfra.api.exceptions import PyinfraError
 from pyinfra.facts.server import LinuxDistribution
-from pyinfra.operations import apt, files, systemd
+from pyinfra.operations import files, systemd
 
+from ..operations import packages_installed
 from .base import Runtime
 
 # Debian 13 ships PostgreSQL 17 and an Apache-only TimescaleDB build (postgresql-17-timescaledb)
@@ -106,11 +107,9 @@ class NativeRuntime(Runtime):
 
     def install(self) -> None:
         distro, codename = self._check_distro()
-        apt.packages(
+        packages_installed(
             name="Install apt prerequisites",
             packages=["ca-certificates", "gnupg", "curl", "postgresql-common"],
-            update=True,
-            cache_time=3600,
         )
         if self.settings["package_source"] == "upstream":
             self._upstream_repositories(distro, codename)
@@ -129,45 +128,34 @@ class NativeRuntime(Runtime):
             dest="/etc/postgresql-common/createcluster.d/50-tsdb-deploy.conf",
             mode="644",
         )
-        apt.packages(
+        packages_installed(
             name=f"Install PostgreSQL {self.pg_version} and TimescaleDB",
             packages=self._packages(),
         )
 
+    def upstream_sources(self, distro: str, codename: str) -> list[tuple[str, str, str, str]]:
+        """(name, signing key URL, keyring path, apt source line) for PGDG and Timescale."""
+        pgdg = self.settings["pgdg_apt_url"].rstrip("/")
+        timescale = self.settings["timescale_apt_url"].rstrip("/")
+        pgdg_key, ts_key = f"{KEYRING_DIR}/pgdg.asc", f"{KEYRING_DIR}/timescaledb.asc"
+        return [
+            ("pgdg", PGDG_KEY_URL, pgdg_key,
+             f"deb [signed-by={pgdg_key}] {pgdg} {codename}-pgdg main"),
+            ("timescaledb", f"{timescale}/gpgkey", ts_key,
+             f"deb [signed-by={ts_key}] {timescale}/{distro}/ {codename} main"),
+        ]  # fmt: skip
+
     def _upstream_repositories(self, distro: str, codename: str) -> None:
-        pgdg = self.settings["pgdg_apt_url"]
-        timescale = f"{self.settings['timescale_apt_url'].rstrip('/')}/{distro}/"
+        # The package install refreshes apt when anything is missing, so no update step here.
         files.directory(name="apt keyring directory", path=KEYRING_DIR, mode="755")
-        files.download(
-            name="PGDG signing key",
-            src=PGDG_KEY_URL,
-            dest=f"{KEYRING_DIR}/pgdg.asc",
-            mode="644",
-        )
-        files.download(
-            name="Timescale signing key",
-            src=f"{self.settings['timescale_apt_url'].rstrip('/')}/gpgkey",
-            dest=f"{KEYRING_DIR}/timescaledb.asc",
-            mode="644",
-        )
-        pgdg_changed = files.put(
-            name="PGDG apt repository",
-            src=StringIO(f"deb [signed-by={KEYRING_DIR}/pgdg.asc] {pgdg} {codename}-pgdg main\n"),
-            dest="/etc/apt/sources.list.d/pgdg.list",
-            mode="644",
-        )
-        ts_changed = files.put(
-            name="Timescale apt repository",
-            src=StringIO(
-                f"deb [signed-by={KEYRING_DIR}/timescaledb.asc] {timescale} {codename} main\n"
-            ),
-            dest="/etc/apt/sources.list.d/timescaledb.list",
-            mode="644",
-        )
-        apt.update(
-            name="Refresh apt after adding repositories",
-            _if=lambda: pgdg_changed.did_change() or ts_changed.did_change(),
-        )
+        for name, key_url, keyring, line in self.upstream_sources(distro, codename):
+            files.download(name=f"{name} signing key", src=key_url, dest=keyring, mode="644")
+            files.put(
+                name=f"{name} apt repository",
+                src=StringIO(line + "\n"),
+                dest=f"/etc/apt/sources.list.d/{name}.list",
+                mode="644",
+            )
 
     def ensure_service(self) -> None:
         # postgresql.service starts every cluster at boot; the instance unit is the cluster.

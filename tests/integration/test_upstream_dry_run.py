@@ -1,0 +1,45 @@
+"""The production path (PGDG + Timescale's repositories) cannot install here: no registry but
+Debian's is reachable. `--dry` on a bare host proves what it would do, and that a dry run
+changes nothing."""
+
+from __future__ import annotations
+
+import pytest
+
+from tsdb_deploy.testhosts import TestHost
+
+from .conftest import make_target
+
+HOST = TestHost("tsdb-it-upstream", memory="1g", cpus=1)
+
+
+@pytest.fixture(scope="module")
+def target(request, tmp_path_factory):
+    return make_target(request, tmp_path_factory, HOST)
+
+
+def test_dry_run_plans_the_upstream_install(target):
+    result = target.deploy({"package_source": "upstream"}, dry=True)
+    assert result.returncode == 0, result.output[-5000:]
+    changing = [op["name"].split(" | ")[-1] for op in result.plan if op["hosts_with_change"]]
+    for step in (
+        "pgdg signing key",
+        "timescaledb signing key",
+        "pgdg apt repository",
+        "timescaledb apt repository",
+        "Install PostgreSQL 17 and TimescaleDB",
+        "postgresql.conf and pg_hba.conf as planned",
+        "Application role and database",
+    ):
+        assert step in changing, changing
+    # nothing was done
+    assert target.run("ls", "/etc/apt/sources.list.d/") == ""
+    assert target.run("sh", "-c", "command -v psql || echo absent").strip() == "absent"
+
+
+def test_distro_source_refused_where_not_shipped(target):
+    result = target.deploy({"package_source": "distro", "pg_version": 16}, dry=True)
+    assert result.returncode != 0
+    assert "package_source 'distro' needs a distribution that ships PostgreSQL 16" in (
+        result.output
+    )

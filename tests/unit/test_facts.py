@@ -1,0 +1,115 @@
+"""Fact parsers on outputs recorded from real hosts (tests/fixtures/facts/).
+
+Recorded here: the cgroup v1 files (this machine and a --memory 4g --cpus 2 test host), the
+disk of this machine and of an overlay-rooted container, a live PostgreSQL 17 server. The
+cgroup v2, NVMe, LVM and SATA files are written in the formats the kernel uses, as the fact's
+shell prints them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tsdb_deploy.facts import (
+    parse_database_state,
+    parse_disk,
+    parse_live_server,
+    parse_resources,
+)
+from tsdb_deploy.scram import verify
+from tsdb_deploy.units import GIB
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "facts"
+
+
+def lines(name: str) -> list[str]:
+    return (FIXTURES / name).read_text().splitlines()
+
+
+@pytest.mark.parametrize(
+    "fixture, memory, cpus, note",
+    [
+        ("resources-cgroup1-docker-4g-2cpu.txt", 4 * GIB, 2.0, "cgroup limit 4.0 GiB"),
+        ("resources-cgroup1-host-no-limit.txt", 24684100 * 1024, 2.0, "no cgroup limit"),
+        ("resources-cgroup1-cpuset.txt", 16314788 * 1024, 3.0, "cpuset of 3 CPUs"),
+        ("resources-cgroup2-docker-2g-1.5cpu.txt", 2 * GIB, 1.5, "CPU quota 1.5"),
+        ("resources-cgroup2-systemd-unit-limits.txt", 8 * GIB, 4.0, "postgresql@17-main"),
+    ],
+    ids=["v1-container", "v1-host", "v1-cpuset", "v2-container", "v2-systemd-unit"],
+)
+def test_effective_resources(fixture, memory, cpus, note):
+    resources = parse_resources(lines(fixture))
+    assert resources.memory_bytes == memory
+    assert resources.cpus == cpus
+    assert any(note in n for n in resources.notes), resources.notes
+
+
+def test_resources_need_meminfo():
+    with pytest.raises(ValueError, match="MemTotal"):
+        parse_resources(["online 2"])
+
+
+@pytest.mark.parametrize(
+    "fixture, storage, size, device, note",
+    [
+        ("disk-overlay-container.txt", "ssd", 270553174016, None, "virtio default"),
+        ("disk-vda-host.txt", "ssd", 270553174016, "vda", "virtio default"),
+        ("disk-nvme-partition.txt", "nvme", 1920383410176, "nvme0n1", "is NVMe"),
+        ("disk-lvm-on-hdd.txt", "hdd", 3998614552576, "dm-0", "is rotational"),
+        ("disk-sata-ssd.txt", "ssd", 480103981056, "sda", "not rotational"),
+    ],
+    ids=["overlay", "virtio", "nvme-partition", "lvm-hdd", "sata-ssd"],
+)
+def test_disk(fixture, storage, size, device, note):
+    disk = parse_disk(lines(fixture))
+    assert disk.storage == storage
+    assert disk.size_bytes == size
+    assert disk.device == device
+    assert any(note in n for n in disk.notes), disk.notes
+    # notes name the path asked for, so they do not change once the data directory exists
+    assert all(disk.path in n for n in disk.notes)
+
+
+def test_live_server_running():
+    live = parse_live_server(lines("postgres-server-running.txt"))
+    assert live is not None
+    shared = live.settings["shared_buffers"]
+    assert (shared.unit, shared.context) == ("8kB", "postmaster")
+    assert live.settings["work_mem"].context == "user"
+    assert live.settings["timescaledb.max_background_workers"].setting == "16"
+    assert live.started_at.startswith("20")
+    assert live.pending_restart == []
+    assert live.auto_conf == ()
+    assert live.file_errors == ()
+
+
+def test_live_server_not_running():
+    assert parse_live_server(lines("postgres-server-stopped.txt")) is None
+    assert parse_live_server([]) is None
+
+
+def test_live_server_reports_pending_restart_and_alter_system():
+    sep = "\x1f"
+    live = parse_live_server(
+        [
+            sep.join(["S", "shared_buffers", "16384", "8kB", "postmaster", "t"]),
+            sep.join(["T", "2026-11-22 21:00:00+00", "", "", "", "f"]),
+            sep.join(["A", "work_mem", "", "", "", "f"]),
+            sep.join(["E", "work_mem", "/etc/postgresql.conf:12: invalid value", "", "", "f"]),
+        ]
+    )
+    assert live.pending_restart == ["shared_buffers"]
+    assert live.auto_conf == ("work_mem",)
+    assert live.file_errors == ("work_mem: /etc/postgresql.conf:12: invalid value",)
+
+
+def test_database_state():
+    state = parse_database_state(lines("postgres-database.txt"))
+    assert "klaviyo_analytics" in state.databases
+    assert state.extensions["timescaledb"].startswith("2.")
+    assert state.timescaledb_license == "apache"
+    assert state.roles["postgres"] is None  # peer only: no password
+    assert verify("fixture-password-0123456789", state.roles["klaviyo"])
+    assert parse_database_state(["__TSDB_NOT_RUNNING__"]) is None
