@@ -19,7 +19,7 @@ from .units import UnitError, parse_size
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, no usage dump
-        self.exit(2, f"{self.prog}: error: {message}\n")
+        self.exit(2, f"tsdb-deploy: error: {message}\n")
 
 
 def _override(text: str) -> tuple[str, str]:

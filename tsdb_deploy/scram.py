@@ -9,6 +9,7 @@ is recognised without rotating the salt on every run.
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
 import os
@@ -33,7 +34,9 @@ def _keys(password: str, salt: bytes, iterations: int) -> tuple[bytes, bytes]:
 
 
 def make_verifier(password: str, salt: bytes | None = None, iterations: int = ITERATIONS) -> str:
-    salt = salt or os.urandom(16)
+    salt = os.urandom(16) if salt is None else salt
+    if not salt:
+        raise PasswordError("the SCRAM salt must not be empty")
     stored_key, server_key = _keys(password, salt, iterations)
     b64 = base64.b64encode
     return (
@@ -47,12 +50,12 @@ def verify(password: str, verifier: str) -> bool:
     try:
         method, params, keys = verifier.split("$")
         iterations, salt = params.split(":")
-        stored_key, server_key = keys.split(":")
+        stored_key, server_key = (base64.b64decode(k, validate=True) for k in keys.split(":"))
         if method != "SCRAM-SHA-256":
             return False
-        expected = _keys(password, base64.b64decode(salt), int(iterations))
-    except ValueError:
+        expected = _keys(password, base64.b64decode(salt, validate=True), int(iterations))
+    except (ValueError, binascii.Error):
         return False
-    return hmac.compare_digest(expected[0], base64.b64decode(stored_key)) and hmac.compare_digest(
-        expected[1], base64.b64decode(server_key)
+    return hmac.compare_digest(expected[0], stored_key) and hmac.compare_digest(
+        expected[1], server_key
     )

@@ -14,10 +14,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from .planner.inputs import PG_VERSIONS, PROFILES, STORAGE_CLASSES
-from .units import UnitError, parse_size
+from .units import UnitError, format_size, parse_size
 
 REQUIRED = object()
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+# pg_hba.conf keywords (a database named `all` would open every database) and built-ins.
+_RESERVED_NAMES = {
+    "all", "sameuser", "samerole", "samegroup", "replication", "postgres", "template0",
+    "template1", "public",
+}  # fmt: skip
 
 
 class SettingsError(ValueError):
@@ -52,6 +57,8 @@ class Setting:
     def _check_identifier(self, value):
         if not isinstance(value, str) or not _IDENTIFIER.match(value):
             self._fail(value, "must be a lower-case SQL identifier (a-z, 0-9, _; 63 chars)")
+        if value in _RESERVED_NAMES:
+            self._fail(value, "is a pg_hba keyword or a built-in database or role")
         return value
 
     def _check_int(self, value):
@@ -81,7 +88,9 @@ class Setting:
             size = parse_size(value)
         except UnitError as exc:
             self._fail(value, str(exc))
-        return self._in_range(size)
+        if not self.min <= size <= self.max:
+            self._fail(value, f"must be in {format_size(self.min)}..{format_size(self.max)}")
+        return size
 
     def _check_enum(self, value):
         if value not in self.choices:
@@ -93,11 +102,32 @@ class Setting:
             self._fail(value, "must be a non-empty list of networks such as '10.0.0.0/8'")
         out = []
         for item in value:
+            if not isinstance(item, str):
+                self._fail(item, "not a network in CIDR form (write it as a string)")
             try:
                 out.append(str(ipaddress.ip_network(item, strict=True)))
             except ValueError as exc:
                 self._fail(item, f"not a network in CIDR form ({exc})")
         return out
+
+    def _check_image(self, value):
+        ref = value if isinstance(value, str) else ""
+        name, _, tag = ref.rpartition(":")
+        if "@sha256:" in ref:
+            return ref
+        if not name or "/" in tag or not tag or tag == "latest":
+            self._fail(value, "must be an image pinned by tag or digest (not 'latest')")
+        return ref
+
+    def _check_addresses(self, value):
+        if isinstance(value, str) or not isinstance(value, list | tuple) or not value:
+            self._fail(value, "must be a non-empty list of IP addresses such as '127.0.0.1'")
+        for item in value:
+            try:
+                ipaddress.ip_address(item)
+            except ValueError as exc:
+                self._fail(item, f"not an IP address ({exc})")
+        return list(value)
 
     def _check_mapping(self, value):
         if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
@@ -152,7 +182,7 @@ _TABLE = [
         None,
         "memory PostgreSQL may use; None: the cgroup limit where it runs, else the host's memory",
         min=64 * 1024**2,
-        max=64 * 1024**4,
+        max=16 * 1024**4,
     ),
     Setting(
         "cpu_limit",
@@ -195,6 +225,97 @@ _TABLE = [
         "str",
         None,
         "file outside git holding the password; read when the variable is unset",
+    ),
+    # --- the docker runtime -----------------------------------------------------------
+    Setting(
+        "docker_source",
+        "enum",
+        "upstream",
+        "upstream: Docker's apt repository (docker-ce + compose plugin); distro: the "
+        "distribution's docker.io + docker-compose",
+        choices=("upstream", "distro"),
+    ),
+    Setting(
+        "docker_apt_url",
+        "str",
+        "https://download.docker.com/linux",
+        "Docker's apt repository (or a mirror); /<distro> is appended",
+    ),
+    Setting(
+        "docker_daemon",
+        "mapping",
+        {
+            "log-driver": "json-file",
+            "log-opts": {"max-size": "50m", "max-file": "5"},
+            "live-restore": True,
+        },
+        "daemon.json: keys given here replace the defaults' keys (live-restore keeps "
+        "containers running while dockerd restarts)",
+    ),
+    Setting(
+        "docker_daemon_environment",
+        "mapping",
+        {},
+        "environment for dockerd (a systemd drop-in), e.g. "
+        "DOCKER_ALLOW_IPV6_ON_IPV4_INTERFACE=1 where /proc/sys is read-only",
+    ),
+    Setting(
+        "timescaledb_image",
+        "image",
+        "timescale/timescaledb:2.19.3-pg17",
+        "the TimescaleDB image, pinned by tag or digest",
+    ),
+    Setting(
+        "timescaledb_image_archive",
+        "str",
+        None,
+        "a `docker save` archive on the machine running pyinfra, uploaded and loaded "
+        "instead of pulling (air-gapped hosts)",
+    ),
+    Setting("container_name", "identifier", "tsdb_timescaledb", "the database container"),
+    Setting(
+        "container_memory",
+        "size",
+        None,
+        "memory limit of the container; None: the host's effective memory",
+        min=256 * 1024**2,
+        max=16 * 1024**4,
+    ),
+    Setting(
+        "container_cpus",
+        "float",
+        None,
+        "CPU limit of the container; None: the host's effective CPUs",
+        min=0.1,
+        max=4096,
+    ),
+    Setting(
+        "data_volume",
+        "str",
+        "tsdb_pgdata",
+        "the data directory: a named docker volume, or an absolute host path",
+    ),
+    Setting(
+        "docker_network",
+        "enum",
+        "bridge",
+        "bridge: the port is published on publish_addresses only; host: PostgreSQL "
+        "listens on the host's interfaces (listen_addresses)",
+        choices=("bridge", "host"),
+    ),
+    Setting(
+        "publish_addresses",
+        "addresses",
+        ["127.0.0.1"],
+        "host addresses the port is published on (bridge network)",
+    ),
+    Setting(
+        "stop_grace_period",
+        "int",
+        120,
+        "seconds docker waits for a clean shutdown before killing PostgreSQL",
+        min=10,
+        max=3600,
     ),
     Setting(
         "postgres_overrides",

@@ -40,6 +40,15 @@ BASE_PACKAGES = (
     "curl", "less", "iputils-ping", "apt-utils", "locales", "lsb-release", "python3", "sudo",
 )  # fmt: skip
 IMAGE_REPO = "tsdb-testhost"
+BASE_IMAGE_CHANGES = ('CMD ["/lib/systemd/systemd"]',)
+# The image the Docker runtime is tested with; see ensure_timescaledb_archive.
+TIMESCALEDB_IMAGE_REPO = "tsdb-timescaledb-test"
+TIMESCALEDB_PACKAGES = ("postgresql-17", "postgresql-17-timescaledb", "pgbackrest")
+TIMESCALEDB_IMAGE_CHANGES = (
+    "ENV PATH=/usr/lib/postgresql/17/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/bin",
+    "ENV LANG=C.UTF-8",
+    'CMD ["postgres"]',
+)
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 DEFAULT_CACHE = "/var/cache/tsdb-testhosts/apt"
 DOCKERD_LOG = "/var/log/tsdb-testhosts-dockerd.log"
@@ -113,11 +122,14 @@ def parse_host_spec(spec: str, *, docker_volume: bool = False) -> TestHost:
 
 
 def image_tag(
-    suite: str = BASE_SUITE, packages: Iterable[str] = BASE_PACKAGES, recipe: int = RECIPE_VERSION
+    suite: str = BASE_SUITE,
+    packages: Iterable[str] = BASE_PACKAGES,
+    recipe: int = RECIPE_VERSION,
+    repo: str = IMAGE_REPO,
 ) -> str:
     """Tag that changes whenever the recipe does, so a stale cached image is never reused."""
     digest = hashlib.sha256(json.dumps([suite, sorted(packages), recipe]).encode()).hexdigest()
-    return f"{IMAGE_REPO}:{suite}-{digest[:8]}"
+    return f"{repo}:{suite}-{digest[:8]}"
 
 
 def read_apt_sources(etc_apt: Path = Path("/etc/apt")) -> list[tuple[str, str]]:
@@ -265,43 +277,78 @@ def ensure_docker() -> None:
 
 def ensure_base_image() -> str:
     """Return the base image tag, building the image with debootstrap if it is missing."""
+    return _ensure_image(image_tag(), BASE_PACKAGES, _customize_rootfs, BASE_IMAGE_CHANGES)
+
+
+def _ensure_image(tag: str, packages, customize, changes) -> str:
     ensure_docker()
-    tag = image_tag()
     if _image_exists(tag):
         return tag
     with _machine_lock("build"):
         if not _image_exists(tag):  # another process may have built it while we waited
-            _build_image(tag)
+            _build_image(tag, packages, customize, changes)
     return tag
+
+
+def timescaledb_image_tag() -> str:
+    return image_tag(packages=TIMESCALEDB_PACKAGES, repo=TIMESCALEDB_IMAGE_REPO)
+
+
+def timescaledb_archive() -> Path:
+    """Where the TimescaleDB test image's archive is kept (see ensure_timescaledb_archive)."""
+    return cache_dir().parent / "images" / (timescaledb_image_tag().replace(":", "_") + ".tar")
+
+
+def ensure_timescaledb_archive() -> tuple[str, Path]:
+    """The TimescaleDB image the Docker runtime is tested with, as a `docker save` archive.
+
+    No registry is reachable here, so the image is built like a test host's: Debian 13 with
+    PostgreSQL 17, Debian's TimescaleDB and pgBackRest, binaries on PATH, a `postgres` user
+    and no cluster. That is the whole contract the Docker runtime relies on.
+    """
+    tag = _ensure_image(
+        timescaledb_image_tag(), TIMESCALEDB_PACKAGES, _customize_timescaledb_rootfs,
+        TIMESCALEDB_IMAGE_CHANGES,
+    )  # fmt: skip
+    archive = timescaledb_archive()
+    if not archive.exists():
+        with _machine_lock("archive"):
+            if not archive.exists():
+                archive.parent.mkdir(parents=True, exist_ok=True)
+                partial = archive.with_suffix(".partial")
+                _run(["docker", "save", "-o", str(partial), tag], timeout=900)
+                partial.rename(archive)
+    return tag, archive
 
 
 def _image_exists(tag: str) -> bool:
     return _run(["docker", "image", "inspect", tag], check=False).returncode == 0
 
 
-def _build_image(tag: str) -> None:
+def _build_image(tag: str, packages, customize, changes) -> None:
     if os.geteuid() != 0:
-        raise TestHostError(f"building base image {tag} needs root (debootstrap)")
+        raise TestHostError(f"building image {tag} needs root (debootstrap)")
     debootstrap = _find_program("debootstrap", "apt-get install debootstrap")
     mirror = find_debian_mirror(read_apt_sources())
-    _say(f"building base image {tag} with debootstrap from {mirror} (about a minute)...")
+    _say(f"building image {tag} with debootstrap from {mirror} (about a minute)...")
     workdir = Path(tempfile.mkdtemp(prefix="tsdb-testhost-", dir=BUILD_DIR))
     rootfs = workdir / "rootfs"
     try:
-        include = "--include=" + ",".join(BASE_PACKAGES)
+        include = "--include=" + ",".join(packages)
         boot = [debootstrap, "--variant=minbase", include, BASE_SUITE, str(rootfs), mirror]
         result = _run(boot, check=False, timeout=1800)
         if result.returncode != 0:  # its log says why; the log dies with the build dir
             log = rootfs / "debootstrap/debootstrap.log"
             detail = log.read_text(errors="replace") if log.is_file() else result.stderr
             raise TestHostError(f"{shlex.join(boot)} failed; log ends:\n{_tail(detail)}")
-        _customize_rootfs(rootfs, mirror)
+        customize(rootfs, mirror)
         tarball = str(workdir / "rootfs.tar")
         _run(["tar", "-C", str(rootfs), "--numeric-owner", "-cf", tarball, "."], timeout=900)
-        _run(["docker", "import", "-c", 'CMD ["/lib/systemd/systemd"]', tarball, tag], timeout=900)
+        flags = [arg for change in changes for arg in ("-c", change)]
+        _run(["docker", "import", *flags, tarball, tag], timeout=900)
     finally:
         _remove_build_dir(workdir)
-    _say(f"built base image {tag}")
+    _say(f"built image {tag}")
 
 
 def _customize_rootfs(rootfs: Path, mirror: str) -> None:
@@ -315,6 +362,18 @@ def _customize_rootfs(rootfs: Path, mirror: str) -> None:
     (rootfs / "etc/machine-id").write_text("")
     (rootfs / "var/lib/dbus/machine-id").unlink(missing_ok=True)
     (rootfs / "etc/systemd/system/systemd-firstboot.service").symlink_to("/dev/null")
+
+
+def _customize_timescaledb_rootfs(rootfs: Path, mirror: str) -> None:
+    (rootfs / "etc/hostname").unlink(missing_ok=True)
+    # The package made a cluster and fetched .debs; the image carries neither.
+    for leftover in ("etc/postgresql", "var/lib/postgresql", "var/cache/apt/archives",
+                     "var/lib/apt/lists", "usr/share/doc", "usr/share/man"):  # fmt: skip
+        for child in (rootfs / leftover).glob("*"):
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
 
 
 def _remove_build_dir(path: Path) -> None:

@@ -62,17 +62,17 @@ def test_application_role_logs_in_with_its_password(target):
 
 def test_reload_only_change_keeps_the_postmaster(target):
     started = target.postmaster_started()
-    result = target.deploy({"postgres_overrides": {"work_mem": "8MB"}})
+    result = target.deploy({"postgres_overrides": {"work_mem": "6MB"}})
     assert result.returncode == 0, result.output[-5000:]
     assert result.changed >= 1
     assert "Reloading PostgreSQL" in result.output
-    assert target.show("work_mem") == "8MB"
+    assert target.show("work_mem") == "6MB"
     assert target.postmaster_started() == started
 
 
 def test_restart_change_restarts_once(target):
     started = target.postmaster_started()
-    data = {"postgres_overrides": {"work_mem": "8MB", "shared_buffers": "384MB"}}
+    data = {"postgres_overrides": {"work_mem": "6MB", "shared_buffers": "384MB"}}
     result = target.deploy(data)
     assert result.returncode == 0, result.output[-5000:]
     assert "Restarting PostgreSQL: shared_buffers: " in result.output

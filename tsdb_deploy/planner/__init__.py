@@ -26,8 +26,9 @@ __all__ = [
     "plan",
 ]
 
-# Order matters: memory sizes work_mem from the connection, worker and autovacuum counts.
-_GROUPS = (connections, workers, autovacuum, memory, query_planner, wal, observability)
+# Order matters: memory sizes work_mem from the connection, worker, autovacuum and WAL
+# sender counts.
+_GROUPS = (connections, workers, autovacuum, wal, memory, query_planner, observability)
 SECTION_TITLES = {
     "connections": "Connections and sessions",
     "memory": "Memory",

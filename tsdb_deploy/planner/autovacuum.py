@@ -6,24 +6,28 @@ the visibility map (index-only scans) and freezing, triggered by inserts, not by
 
 from __future__ import annotations
 
+from ..units import MIB, format_size
 from .draft import Draft
 
 GROUP = "autovacuum"
 AUTOVACUUM_WORKERS_MIN = 3  # PostgreSQL's default
 AUTOVACUUM_WORKERS_MAX = 10  # Timescale's Helm chart and timescaledb-tune
+MEMORY_PER_AUTOVACUUM_WORKER = 512 * MIB  # each holds autovacuum_work_mem
 # Cost limit per storage class: the seeds ask 2000 (fast vacuum on flash); on spinning disks
 # that much random I/O would starve queries, so the chart's 500 is kept there.
 COST_LIMIT = {"hdd": 500, "ssd": 2000, "nvme": 2000, "san": 2000}
 
 
 def plan(draft: Draft) -> None:
-    cpus = draft.hardware.whole_cpus
+    hw = draft.hardware
+    by_memory = hw.memory_bytes // MEMORY_PER_AUTOVACUUM_WORKER
     draft.set(
         GROUP,
         "autovacuum_max_workers",
-        max(AUTOVACUUM_WORKERS_MIN, min(cpus // 2, AUTOVACUUM_WORKERS_MAX)),
-        f"half the CPUs within {AUTOVACUUM_WORKERS_MIN}..{AUTOVACUUM_WORKERS_MAX}: "
-        "every chunk is a table to visit",
+        max(AUTOVACUUM_WORKERS_MIN, min(hw.whole_cpus // 2, by_memory, AUTOVACUUM_WORKERS_MAX)),
+        f"half the CPUs within {AUTOVACUUM_WORKERS_MIN}..{AUTOVACUUM_WORKERS_MAX}, at most one "
+        f"per {format_size(MEMORY_PER_AUTOVACUUM_WORKER)} of memory: every chunk is a table "
+        "to visit",
     )
     draft.set(
         GROUP,

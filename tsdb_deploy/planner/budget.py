@@ -5,7 +5,8 @@ Neither timescaledb-tune nor PGTune checks this; their users meet the OOM killer
 
   shared memory   shared_buffers + wal_buffers + lock table
   processes       (connections + autovacuum workers + parallel workers + TimescaleDB
-                   background workers + 1 launcher) x BACKEND_OVERHEAD
+                   background workers + 1 launcher + WAL senders) x BACKEND_OVERHEAD
+                  + AUXILIARY_PROCESSES x AUXILIARY_OVERHEAD
   queries         (connections + parallel workers) x work_mem x QUERY_MEMORY_FACTOR
   maintenance     maintenance_work_mem (one manual VACUUM / CREATE INDEX at a time)
                   + autovacuum_max_workers x autovacuum_work_mem
@@ -27,6 +28,10 @@ from ..units import GIB, KIB, MIB, format_size
 # A backend's private memory outside work_mem: catalog and relation caches, which grow with
 # the number of hypertable chunks a session touches. Typical RSS of a busy backend is 2-10 MB.
 BACKEND_OVERHEAD = 6 * MIB
+# checkpointer, background writer, WAL writer, autovacuum launcher, archiver, logical
+# replication launcher: no catalog caches, little private memory each.
+AUXILIARY_PROCESSES = 6
+AUXILIARY_OVERHEAD = 2 * MIB
 # Shared memory per lock-table slot (LOCK + PROCLOCK entries, lock.c), rounded up.
 LOCK_SLOT_BYTES = 300
 # The OS, sshd, cron, monitoring agents and the page-cache floor need this much.
@@ -91,12 +96,14 @@ class Budget:
 
 
 def process_count(values: dict) -> int:
+    """Backends with catalog caches: everything but the auxiliary processes."""
     return (
         values["max_connections"]
         + values["autovacuum_max_workers"]
         + values["max_parallel_workers"]
         + values["timescaledb.max_background_workers"]
         + 1  # the TimescaleDB launcher
+        + values["max_wal_senders"]
     )
 
 
@@ -105,9 +112,12 @@ def compute(memory_limit: int, values: dict) -> Budget:
     wal_buffers = values["wal_buffers"]
     if wal_buffers == -1:  # automatic: shared_buffers / 32, at most one 16MB WAL segment
         wal_buffers = min(values["shared_buffers"] // 32, 16 * MIB)
-    lock_slots = values["max_locks_per_transaction"] * (
-        values["max_connections"] + values["max_worker_processes"]
-    )
+    # PostgreSQL sizes the lock table for MaxBackends (lock.c, postinit.c)
+    max_backends = (
+        values["max_connections"] + values["autovacuum_max_workers"] + 1
+        + values["max_worker_processes"] + values["max_wal_senders"]
+    )  # fmt: skip
+    lock_slots = values["max_locks_per_transaction"] * max_backends
     autovacuum_mem = values["autovacuum_work_mem"]
     if autovacuum_mem == -1:
         autovacuum_mem = values["maintenance_work_mem"]
@@ -116,7 +126,8 @@ def compute(memory_limit: int, values: dict) -> Budget:
     return Budget(
         memory_limit=memory_limit,
         shared_memory=values["shared_buffers"] + wal_buffers + lock_slots * LOCK_SLOT_BYTES,
-        processes=process_count(values) * BACKEND_OVERHEAD,
+        processes=process_count(values) * BACKEND_OVERHEAD
+        + AUXILIARY_PROCESSES * AUXILIARY_OVERHEAD,
         queries=int(slots * values["work_mem"] * factor),
         maintenance=values["maintenance_work_mem"]
         + values["autovacuum_max_workers"] * autovacuum_mem,

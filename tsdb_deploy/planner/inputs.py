@@ -5,6 +5,7 @@ Validated here, once, so every settings group can trust its inputs.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 
 from ..units import GIB, MIB, format_size
@@ -94,7 +95,7 @@ class Hardware:
     def __post_init__(self):
         if self.memory_bytes <= 0:
             raise PlanError(f"memory must be positive, got {self.memory_bytes} bytes")
-        if not self.cpus or self.cpus <= 0:
+        if not isinstance(self.cpus, int | float) or not math.isfinite(self.cpus) or self.cpus <= 0:
             raise PlanError(f"cpus must be more than 0, got {self.cpus}")
         if self.storage not in STORAGE_CLASSES:
             raise PlanError(f"storage {self.storage!r} is not one of {', '.join(STORAGE_CLASSES)}")

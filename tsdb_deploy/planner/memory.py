@@ -63,10 +63,11 @@ def plan(draft: Draft) -> None:
         f"1/16 of memory shared by {workers} autovacuum workers",
     )
     busy = hw.whole_cpus >= 8 and profile.name != "oltp"
+    automatic = round_down(shared // 32, 8 * KIB)  # whole 8kB pages
     draft.set(
         GROUP,
         "wal_buffers",
-        BUSY_WAL_BUFFERS if busy else max(64 * KIB, min(shared // 32, WAL_SEGMENT)),
+        BUSY_WAL_BUFFERS if busy else max(64 * KIB, min(automatic, WAL_SEGMENT)),
         "8+ CPUs of concurrent ingest contend on WAL insertion"
         if busy
         else "shared_buffers/32 up to one WAL segment (PostgreSQL's automatic rule)",

@@ -66,8 +66,12 @@ class Parameter:
         return value
 
     def _parse(self, text):
-        raw = str(text).strip().strip("'")
+        raw = str(text).strip()
+        if len(raw) >= 2 and raw[0] == raw[-1] == "'":  # a quoted string, '' inside
+            raw = raw[1:-1].replace("''", "'")
         if self.kind in ("memory", "time"):
+            if raw == "-1" and -1 in self.special:  # "automatic", whatever the unit
+                return -1
             units = PG_MEMORY_UNITS if self.kind == "memory" else PG_TIME_UNITS
             value = parse_pg_quantity(raw, units, _UNIT_SIZES[self.unit])
             step = _UNIT_SIZES[self.unit]
@@ -174,6 +178,7 @@ _TABLE = [
     Parameter("timescaledb.max_background_workers", "int", "postmaster", min=0, max=1000),
     # WAL and checkpoints
     Parameter("wal_level", "enum", "postmaster", values=("minimal", "replica", "logical")),
+    Parameter("max_wal_senders", "int", "postmaster", min=0, max=MAX_BACKENDS),
     _memory("min_wal_size", "sighup", "MB", 2, MAX_KILOBYTES),
     _memory("max_wal_size", "sighup", "MB", 2, MAX_KILOBYTES),
     _time("checkpoint_timeout", "sighup", "s", 30, 86400),

@@ -9,6 +9,7 @@ from .inputs import PlanError
 GROUP = "wal"
 DURABILITY = "durability"
 CHECKPOINT_TIMEOUT_MS = 15 * 60 * 1000
+WAL_SENDERS = 4
 # WAL may overshoot max_wal_size during bursts and while archiving lags, so a dedicated WAL
 # disk is planned at half full (timescaledb-tune takes 60%). WAL sharing the data disk gets a
 # tenth: timescaledb-tune's 60% of a shared disk would take the data's room.
@@ -46,14 +47,25 @@ def _max_wal_size(draft: Draft) -> tuple[int, str]:
 
 def plan(draft: Draft) -> None:
     draft.set(GROUP, "wal_level", "replica", "needed for WAL archiving, PITR and replicas")
-    max_wal, reason = _max_wal_size(draft)
-    max_wal = draft.set(GROUP, "max_wal_size", max_wal, reason)
     draft.set(
         GROUP,
+        "max_wal_senders",
+        WAL_SENDERS,
+        "two replicas, a base backup and a spare; each is a process in the memory budget",
+    )
+    max_wal, reason = _max_wal_size(draft)
+    max_wal = draft.set(GROUP, "max_wal_size", max_wal, reason)
+    min_wal = draft.set(
+        GROUP,
         "min_wal_size",
-        max(80 * MIB, round_down(int(max_wal * MIN_WAL_FRACTION), MIB)),
+        min(max_wal, max(80 * MIB, round_down(int(max_wal * MIN_WAL_FRACTION), MIB))),
         "a quarter of max_wal_size kept as recycled segments for ingest bursts",
     )
+    if min_wal > max_wal:
+        raise PlanError(
+            f"min_wal_size ({format_size(min_wal)}) must not exceed max_wal_size "
+            f"({format_size(max_wal)})"
+        )
     draft.set(
         GROUP,
         "checkpoint_timeout",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..units import GIB
+from ..units import GIB, MIB, format_size
 from .draft import Draft
 from .inputs import PlanError
 
@@ -16,16 +16,23 @@ SMALL_HOST_MEMORY = 4 * GIB
 # Worker slots PostgreSQL needs besides parallel and TimescaleDB workers (Timescale docs:
 # max_worker_processes >= 3 + timescaledb.max_background_workers + max_parallel_workers).
 SPARE_WORKER_SLOTS = 3
+# Each parallel worker holds its own work_mem; on a host with many CPUs and little memory,
+# more workers would leave each one too little.
+MEMORY_PER_PARALLEL_WORKER = 256 * MIB
 
 
 def plan(draft: Draft) -> None:
     hw = draft.hardware
-    cpus = hw.whole_cpus
+    by_memory = max(1, hw.memory_bytes // MEMORY_PER_PARALLEL_WORKER)
+    cpus = min(hw.whole_cpus, by_memory)
     parallel = draft.set(
         GROUP,
         "max_parallel_workers",
         cpus,
-        f"one per usable CPU ({hw.cpus:g} CPUs available)",
+        f"one per usable CPU ({hw.cpus:g} CPUs available)"
+        if cpus == hw.whole_cpus
+        else f"one per {format_size(MEMORY_PER_PARALLEL_WORKER)} of memory: fewer than the "
+        f"{hw.cpus:g} CPUs, each worker needs its own work_mem",
     )
     if cpus == 1:
         gather = draft.set(

@@ -1,0 +1,246 @@
+"""Inventory settings: defaults, and errors that name the setting and what it accepts."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tsdb_deploy.settings import SETTINGS, SettingsError, resolve
+
+MINIMAL = {"runtime": "native", "database": "analytics", "app_user": "dashboard"}
+
+
+def _error(data: dict, host: str = "db1") -> str:
+    with pytest.raises(SettingsError) as info:
+        resolve(data, host)
+    return str(info.value)
+
+
+def test_minimal_data_fills_every_default():
+    resolved = resolve(dict(MINIMAL))
+    assert set(resolved) == set(SETTINGS)
+    assert resolved["runtime"] == "native"
+    assert resolved["database"] == "analytics"
+    assert resolved["app_user"] == "dashboard"
+    assert resolved["package_source"] == "upstream"
+    assert resolved["pg_version"] == 17
+    assert resolved["profile"] == "analytics"
+    assert resolved["max_connections"] is None
+    assert resolved["background_workers"] is None
+    assert resolved["memory_limit"] is None
+    assert resolved["cpu_limit"] is None
+    assert resolved["storage_class"] is None
+    assert resolved["data_checksums"] is True
+    assert resolved["listen_addresses"] == "localhost"
+    assert resolved["port"] == 5432
+    assert resolved["app_networks"] == ["127.0.0.1/32", "::1/128"]
+    assert resolved["app_password_env"] == "TSDB_APP_PASSWORD"
+    assert resolved["app_password_file"] is None
+    assert resolved["postgres_overrides"] == {}
+
+
+def test_resolved_defaults_are_not_shared_between_hosts():
+    first = resolve(dict(MINIMAL))
+    first["postgres_overrides"]["work_mem"] = "1GB"
+    first["app_networks"].append("10.0.0.0/8")
+    second = resolve(dict(MINIMAL))
+    assert second["postgres_overrides"] == {}
+    assert second["app_networks"] == ["127.0.0.1/32", "::1/128"]
+
+
+@pytest.mark.parametrize(
+    "extra, key, expected",
+    [
+        ({"memory_limit": "8GiB"}, "memory_limit", 8 * 1024**3),
+        ({"memory_limit": "512MB"}, "memory_limit", 512 * 1024**2),
+        ({"memory_limit": 1024**3}, "memory_limit", 1024**3),
+        ({"cpu_limit": 1.5}, "cpu_limit", 1.5),
+        ({"cpu_limit": 2}, "cpu_limit", 2.0),
+        ({"storage_class": "nvme"}, "storage_class", "nvme"),
+        ({"pg_version": 15}, "pg_version", 15),
+        ({"profile": "oltp"}, "profile", "oltp"),
+        ({"runtime": "docker"}, "runtime", "docker"),
+        ({"max_connections": 50}, "max_connections", 50),
+        ({"background_workers": 0}, "background_workers", 0),
+        ({"data_checksums": False}, "data_checksums", False),
+        ({"app_networks": ["10.0.0.0/8", "fd00::/8"]}, "app_networks", ["10.0.0.0/8", "fd00::/8"]),
+        ({"app_networks": ("192.168.1.7",)}, "app_networks", ["192.168.1.7/32"]),
+        ({"postgres_overrides": {"work_mem": "32MB"}}, "postgres_overrides", {"work_mem": "32MB"}),
+        ({"database": "tsdb_2"}, "database", "tsdb_2"),
+        ({"app_password_file": "/etc/tsdb/pw"}, "app_password_file", "/etc/tsdb/pw"),
+    ],
+    ids=lambda v: next(iter(v)) + "=" + repr(next(iter(v.values()))) if isinstance(v, dict) else "",
+)
+def test_given_values_are_checked_and_normalised(extra, key, expected):
+    resolved = resolve({**MINIMAL, **extra})
+    assert resolved[key] == expected
+    assert type(resolved[key]) is type(expected)
+
+
+@pytest.mark.parametrize(
+    "extra, pattern",
+    [
+        pytest.param(
+            {"runtime": "podman"},
+            r"runtime = 'podman': must be one of native, docker",
+            id="bad-enum",
+        ),
+        pytest.param(
+            {"pg_version": "17"}, r"pg_version = '17': must be one of 15, 16, 17", id="enum-type"
+        ),
+        pytest.param(
+            {"storage_class": "floppy"},
+            r"storage_class = 'floppy': must be one of hdd, ssd, nvme, san",
+            id="bad-storage",
+        ),
+        pytest.param(
+            {"port": 70000}, r"port = 70000: must be in 1\.\.65535", id="int-out-of-range"
+        ),
+        pytest.param(
+            {"port": "5432"}, r"port = '5432': must be an integer in 1\.\.65535", id="int-as-str"
+        ),
+        pytest.param(
+            {"port": True}, r"port = True: must be an integer in 1\.\.65535", id="int-as-bool"
+        ),
+        pytest.param(
+            {"max_connections": 0},
+            r"max_connections = 0: must be in 1\.\.10000",
+            id="connections-zero",
+        ),
+        pytest.param(
+            {"cpu_limit": 0.05}, r"cpu_limit = 0\.05: must be in 0\.1\.\.4096", id="float-range"
+        ),
+        pytest.param(
+            {"cpu_limit": True},
+            r"cpu_limit = True: must be a number in 0\.1\.\.4096",
+            id="float-as-bool",
+        ),
+        pytest.param(
+            {"data_checksums": "yes"},
+            r"data_checksums = 'yes': must be True or False",
+            id="bool-as-str",
+        ),
+        pytest.param(
+            {"data_checksums": None},
+            r"data_checksums = None: must be True or False",
+            id="bool-none",
+        ),
+        pytest.param(
+            {"app_networks": ["10.0.0.1/8"]},
+            r"app_networks = '10\.0\.0\.1/8': not a network in CIDR form \(.*host bits set\)",
+            id="network-host-bits",
+        ),
+        pytest.param(
+            {"app_networks": ["office"]},
+            r"app_networks = 'office': not a network in CIDR form",
+            id="network-name",
+        ),
+        pytest.param(
+            {"app_networks": "10.0.0.0/8"},
+            r"app_networks = '10\.0\.0\.0/8': must be a non-empty list of networks",
+            id="network-not-a-list",
+        ),
+        pytest.param(
+            {"app_networks": []},
+            r"app_networks = \[\]: must be a non-empty list of networks",
+            id="network-empty",
+        ),
+        pytest.param(
+            {"database": "Analytics-DB"},
+            r"database = 'Analytics-DB': must be a lower-case SQL identifier",
+            id="database-not-identifier",
+        ),
+        pytest.param(
+            {"app_user": "1user"},
+            r"app_user = '1user': must be a lower-case SQL identifier",
+            id="user-leading-digit",
+        ),
+        pytest.param(
+            {"database": "a" * 64},
+            r"database = 'a{64}': must be a lower-case SQL identifier .*63 chars",
+            id="identifier-too-long",
+        ),
+        pytest.param(
+            {"memory_limit": "8XB"},
+            r"memory_limit = '8XB': not a size: '8XB'",
+            id="size-unreadable",
+        ),
+        pytest.param(
+            {"listen_addresses": ""},
+            r"listen_addresses = '': must be a non-empty string",
+            id="empty-string",
+        ),
+        pytest.param(
+            {"postgres_overrides": ["work_mem=1GB"]},
+            r"postgres_overrides = \['work_mem=1GB'\]: must be a dict of parameter name -> value",
+            id="overrides-not-a-dict",
+        ),
+    ],
+)
+def test_each_error_names_the_setting_and_what_it_accepts(extra, pattern):
+    message = _error({**MINIMAL, **extra})
+    assert message.startswith("db1: invalid inventory data: ")
+    assert re.search(pattern, message), message
+
+
+@pytest.mark.parametrize("missing", ["runtime", "database", "app_user"])
+def test_missing_required_setting(missing):
+    data = {k: v for k, v in MINIMAL.items() if k != missing}
+    message = _error(data)
+    assert re.search(rf"{missing}: not set \(", message), message
+
+
+def test_several_errors_reported_at_once():
+    message = _error({"runtime": "podman", "app_user": "dashboard", "port": 0, "cpu_limit": "2"})
+    assert message.startswith("db1: invalid inventory data: ")
+    for pattern in (
+        r"runtime = 'podman': must be one of",
+        r"port = 0: must be in 1\.\.65535",
+        r"cpu_limit = '2': must be a number",
+        r"database: not set",
+    ):
+        assert re.search(pattern, message), pattern
+    assert message.count("; ") == 3
+
+
+@pytest.mark.parametrize(
+    "typo, suggestion",
+    [
+        ("max_conections", "max_connections"),
+        ("Runtime", "runtime"),
+        ("memory_limt", "memory_limit"),
+        ("postgres_override", "postgres_overrides"),
+        ("data_checksum", "data_checksums"),
+    ],
+)
+def test_typos_are_caught_with_a_suggestion(typo, suggestion):
+    message = _error({**MINIMAL, typo: 1})
+    assert f"{typo}: unknown setting; did you mean {suggestion}?" in message
+
+
+@pytest.mark.parametrize(
+    "key", ["ssh_user", "ansible_host", "_sudo", "pyinfra_group", "backup_bucket"]
+)
+def test_unrelated_keys_are_ignored(key):
+    resolved = resolve({**MINIMAL, key: "x"})
+    assert key not in resolved
+
+
+def test_explicit_none_takes_the_optional_default():
+    resolved = resolve({**MINIMAL, "memory_limit": None, "storage_class": None})
+    assert resolved["memory_limit"] is None and resolved["storage_class"] is None
+
+
+def test_required_none_is_an_error():
+    assert "runtime = None: must be one of native, docker" in _error({**MINIMAL, "runtime": None})
+
+
+def test_host_name_leads_the_message():
+    assert _error({}, host="web-7").startswith("web-7: invalid inventory data: ")
+
+
+def test_size_range_error_is_readable():
+    message = _error({**MINIMAL, "memory_limit": "32MiB"})
+    assert "'32MiB'" in message
+    assert re.search(r"64(\.0)? ?Mi?B", message), message
