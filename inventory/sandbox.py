@@ -1,5 +1,7 @@
-# Local test hosts (Debian 13 containers running systemd) that `make sandbox` starts.
+# Local test hosts (Debian 13 containers running systemd) that `make sandbox` starts: one per
+# runtime. group_data/sandbox.py holds what they share.
 from tsdb_deploy import sandbox
 
-native = [host.pyinfra_name for host in sandbox.SANDBOX_HOSTS]
+native = [sandbox.NATIVE.pyinfra_name]
+docker = [(sandbox.DOCKER.pyinfra_name, sandbox.docker_host_data())]
 sandbox.prepare_secrets()

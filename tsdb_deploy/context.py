@@ -16,6 +16,7 @@ from .facts import DiskFacts, EffectiveResources
 from .planner import Hardware, Plan, PlanError, Workload, plan
 from .render import RenderError
 from .settings import SettingsError, resolve
+from .units import format_size
 
 
 class DeployConfigError(PyinfraError):
@@ -34,13 +35,30 @@ class HostContext:
     password: str
 
 
-def hardware_for(settings: dict, resources, data_disk, wal_disk) -> Hardware:
+def hardware_for(settings: dict, runtime, resources, data_disk, wal_disk) -> Hardware:
     """Facts, lowered or replaced by what the inventory says PostgreSQL may use."""
     notes = list(resources.notes)
     memory, cpus = resources.memory_bytes, resources.cpus
+    limit_memory, limit_cpus = runtime.resource_limits()
+    if limit_memory is not None:
+        if limit_memory > memory:
+            raise SettingsError(
+                f"the {runtime.name} runtime's memory limit ({format_size(limit_memory)}) "
+                f"exceeds the {format_size(memory)} this host has"
+            )
+        memory = limit_memory
+        notes.append(f"memory: {runtime.name} runtime limit {format_size(limit_memory)}")
+    if limit_cpus is not None:
+        if limit_cpus > cpus:
+            raise SettingsError(
+                f"the {runtime.name} runtime's CPU limit ({limit_cpus:g}) exceeds the "
+                f"{cpus:g} CPUs this host has"
+            )
+        cpus = limit_cpus
+        notes.append(f"cpus: {runtime.name} runtime limit {limit_cpus:g}")
     if settings["memory_limit"] is not None:
         memory = settings["memory_limit"]
-        notes.append(f"memory: inventory memory_limit {settings['memory_limit']} bytes")
+        notes.append(f"memory: inventory memory_limit {format_size(memory)}")
     if settings["cpu_limit"] is not None:
         cpus = settings["cpu_limit"]
         notes.append(f"cpus: inventory cpu_limit {cpus:g}")
@@ -66,15 +84,15 @@ def build(host) -> HostContext:
         settings = resolve(dict(host.data.dict()), host.name)
         runtime = runtimes.for_settings(settings)
         resources = host.get_fact(EffectiveResources, unit=runtime.cgroup_unit)
-        data_disk = host.get_fact(DiskFacts, path=runtime.data_directory)
-        wal_disk = host.get_fact(DiskFacts, path=f"{runtime.data_directory}/pg_wal")
-        hardware = hardware_for(settings, resources, data_disk, wal_disk)
+        data_disk = host.get_fact(DiskFacts, path=runtime.data_path_on_host)
+        wal_disk = host.get_fact(DiskFacts, path=f"{runtime.data_path_on_host}/pg_wal")
+        hardware = hardware_for(settings, runtime, resources, data_disk, wal_disk)
         workload = Workload(
             profile=settings["profile"],
             pg_version=settings["pg_version"],
             max_connections=settings["max_connections"],
             background_workers=settings["background_workers"],
-            listen_addresses=settings["listen_addresses"],
+            listen_addresses=runtime.listen_addresses(),
             port=settings["port"],
         )
         the_plan = plan(hardware, workload, settings["postgres_overrides"])
@@ -85,7 +103,7 @@ def build(host) -> HostContext:
             host_name=host.name,
             database=settings["database"],
             app_user=settings["app_user"],
-            networks=settings["app_networks"],
+            networks=runtime.hba_networks(),
         )
         password = secrets.app_password(settings, host.name)
     except (SettingsError, PlanError, RenderError, NotImplementedError) as exc:
@@ -96,13 +114,13 @@ def build(host) -> HostContext:
     record = {
         # where things are, so checks (tests/testinfra) need not know the runtime or inventory
         "deployment": {
-            "runtime": runtime.name,
+            **runtime.record(),
             "database": settings["database"],
             "app_user": settings["app_user"],
             "port": settings["port"],
             "conf_path": runtime.conf_path,
             "hba_path": runtime.hba_path,
-            "data_directory": runtime.data_directory,
+            "data_directory": runtime.data_path_on_host,
         },
         **the_plan.to_json(),
     }

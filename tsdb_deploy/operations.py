@@ -53,11 +53,11 @@ def _show_diff(path: str, text: str) -> None:
         logger.info("  %s", line)
 
 
-def _install_file(path: str, text: str, mode: str, validate: str | None = None):
-    """Upload next to `path`, fix owner and mode, validate, then rename into place atomically."""
+def _install_file(path: str, text: str, owner: str, validate: str | None = None):
+    """Upload next to `path`, set owner and mode 0640, validate, then rename into place."""
     candidate = f"{path}.tsdb-new"
     yield FileUploadCommand(StringIO(text), candidate)
-    yield f"chown postgres:postgres {candidate} && chmod {mode} {candidate}"
+    yield f"chown {owner} {candidate} && chmod 640 {candidate}"
     if validate:
         # On a bad file: leave the running config alone, remove the candidate, fail loudly.
         yield f"{validate.format(candidate=candidate)} || {{ rm -f {candidate}; exit 1; }}"
@@ -100,11 +100,14 @@ def postgres_config(runtime: Runtime, conf_text: str, hba_text: str, planned: di
     conf_changed = host.get_fact(Sha256File, path=runtime.conf_path) != _sha256(conf_text)
     if hba_changed:
         _show_diff(runtime.hba_path, hba_text)
-        yield from _install_file(runtime.hba_path, hba_text, "640")
+        yield from _install_file(runtime.hba_path, hba_text, runtime.config_owner)
     if conf_changed:
         _show_diff(runtime.conf_path, conf_text)
         yield from _install_file(
-            runtime.conf_path, conf_text, "640", validate=runtime.validate_config("{candidate}")
+            runtime.conf_path,
+            conf_text,
+            runtime.config_owner,
+            validate=runtime.validate_config("{candidate}"),
         )
 
     if live is None:

@@ -14,9 +14,25 @@ from .units import format_size
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PASSWORD_FILE = ".sandbox/secrets/app_password"
-# Sized like a small production host, and well below this machine's memory so the plan
-# visibly follows the container's limits, not the machine's.
-SANDBOX_HOSTS = [TestHost("tsdb-sandbox-native", memory="4g", cpus=2)]
+# Sized like small production hosts, and well below this machine's memory so the plan
+# visibly follows the limits, not the machine's: the native host's cgroup limit, and the
+# docker host's database container limits (inside a 4g host).
+NATIVE = TestHost("tsdb-sandbox-native", memory="4g", cpus=2)
+DOCKER = TestHost("tsdb-sandbox-docker", memory="4g", cpus=2, docker_volume=True)
+SANDBOX_HOSTS = [NATIVE, DOCKER]
+
+
+def docker_host_data(container_memory: str = "2GiB", container_cpus: float = 1) -> dict:
+    """Inventory data of a docker-runtime test host: the locally built TimescaleDB image,
+    shipped as an archive (no registry is reachable here), and the container's limits."""
+    return {
+        "timescaledb_image": testhosts.timescaledb_image_tag(),
+        "timescaledb_image_archive": str(testhosts.timescaledb_archive()),
+        "container_memory": container_memory,
+        "container_cpus": container_cpus,
+    }
+
+
 KEY_PARAMETERS = (
     "max_connections",
     "shared_buffers",
@@ -39,6 +55,7 @@ def up() -> int:
     testhosts.ensure_docker()
     if missing:
         testhosts.start_many(missing)
+    testhosts.ensure_timescaledb_archive()
     prepare_secrets()
     result = subprocess.run(
         [sys.executable, "-m", "pyinfra", "-y", "inventory/sandbox.py", "deploy.py"],
@@ -79,8 +96,14 @@ def summary() -> str:
             "' (' || current_setting('timescaledb.license') || ' license)' "
             "FROM pg_extension WHERE extname = 'timescaledb'",
         ).strip()
+        deployment = record["deployment"]
+        where = (
+            f"container {deployment['container']}, port on {', '.join(deployment['published'])}"
+            if deployment["runtime"] == "docker"
+            else f"port {deployment['port']} on {params['listen_addresses']}"
+        )
         lines += [
-            f"  {test_host.name} ({record['deployment']['runtime']} runtime): PostgreSQL {live}",
+            f"  {test_host.name} ({deployment['runtime']} runtime, {where}): PostgreSQL {live}",
             f"    sized for {format_size(hw['memory_bytes'])} memory, {hw['cpus']:g} CPUs, "
             f"{hw['storage']} storage ({record['workload']['profile']} profile)",
             "    " + ", ".join(f"{k} = {params[k]}" for k in KEY_PARAMETERS),

@@ -110,6 +110,9 @@ class Setting:
                 self._fail(item, f"not a network in CIDR form ({exc})")
         return out
 
+    def _check_network(self, value):
+        return self._check_networks([value])[0]
+
     def _check_image(self, value):
         ref = value if isinstance(value, str) else ""
         name, _, tag = ref.rpartition(":")
@@ -244,13 +247,9 @@ _TABLE = [
     Setting(
         "docker_daemon",
         "mapping",
-        {
-            "log-driver": "json-file",
-            "log-opts": {"max-size": "50m", "max-file": "5"},
-            "live-restore": True,
-        },
-        "daemon.json: keys given here replace the defaults' keys (live-restore keeps "
-        "containers running while dockerd restarts)",
+        {},
+        "daemon.json keys that replace the defaults' (runtimes/docker_ops.py DAEMON_DEFAULTS: "
+        "bounded json-file logs, live-restore)",
     ),
     Setting(
         "docker_daemon_environment",
@@ -302,6 +301,13 @@ _TABLE = [
         "bridge: the port is published on publish_addresses only; host: PostgreSQL "
         "listens on the host's interfaces (listen_addresses)",
         choices=("bridge", "host"),
+    ),
+    Setting(
+        "docker_subnet",
+        "network",
+        "172.30.57.0/24",
+        "the database container's bridge network; its gateway is allowed in "
+        "pg_hba for clients on the host",
     ),
     Setting(
         "publish_addresses",

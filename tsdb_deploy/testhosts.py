@@ -187,10 +187,14 @@ def volume_name(host_name: str) -> str:
 
 def docker_run_args(host: TestHost, image: str, cache: Path) -> list[str]:
     """The ``docker run`` command for a host: systemd as PID 1 without --privileged."""
+    # SYS_PTRACE only for hosts that run Docker: its runc joins the namespaces of a container
+    # whose PID 1 is not root (postgres) through /proc/PID/ns, which needs it; a real server
+    # has every capability.
+    ptrace = ["--cap-add", "SYS_PTRACE"] if host.docker_volume else []
     args = [
         "docker", "run", "--detach", "--pull=never", "--name", host.name, "--hostname", host.name,
         "--label", f"{LABEL}=1",
-        "--cap-add", "SYS_ADMIN", "--cap-add", "NET_ADMIN",
+        "--cap-add", "SYS_ADMIN", "--cap-add", "NET_ADMIN", *ptrace,
         "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
         "--tmpfs", "/run", "--tmpfs", "/run/lock",
         "--cgroupns=host", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",

@@ -12,7 +12,7 @@ def runtime(**data) -> NativeRuntime:
 
 
 def test_upstream_packages_are_timescales_community_build():
-    assert runtime()._packages() == [
+    assert runtime().packages() == [
         "postgresql-17",
         "timescaledb-2-postgresql-17",
         "postgresql-client-17",
@@ -20,7 +20,7 @@ def test_upstream_packages_are_timescales_community_build():
 
 
 def test_distro_packages_are_debians():
-    assert runtime(package_source="distro", pg_version=16)._packages() == [
+    assert runtime(package_source="distro", pg_version=16).packages() == [
         "postgresql-16",
         "postgresql-16-timescaledb",
         "postgresql-client-16",

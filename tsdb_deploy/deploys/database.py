@@ -20,8 +20,7 @@ def tsdb_psql_script(ctx: context.HostContext) -> str:
         "tsdb-psql.j2",
         runtime=runtime.name,
         database=ctx.settings["database"],
-        as_root=runtime.psql,
-        as_postgres=runtime.psql.replace("runuser -u postgres -- ", ""),
+        lines=runtime.tsdb_psql_lines(),
     )
 
 
@@ -30,6 +29,7 @@ def database_host() -> None:
     ctx = context.build(host)
     runtime = ctx.runtime
     runtime.install()
+    runtime.prepare_service(ctx.plan)
     operations.postgres_config(
         name="postgresql.conf and pg_hba.conf as planned",
         runtime=runtime,

@@ -7,9 +7,10 @@ restart and run psql. A step that differs between runtimes differs only in here.
 from __future__ import annotations
 
 from .base import Runtime
+from .docker import DockerRuntime
 from .native import NativeRuntime
 
-RUNTIMES: dict[str, type[Runtime]] = {"native": NativeRuntime}
+RUNTIMES: dict[str, type[Runtime]] = {"native": NativeRuntime, "docker": DockerRuntime}
 
 
 def for_settings(settings: dict) -> Runtime:

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
+from pyinfra import host
+from pyinfra.api.exceptions import PyinfraError
+from pyinfra.facts.server import LinuxDistribution
+
 
 class Runtime(ABC):
     name: str
@@ -29,7 +33,18 @@ class Runtime(ABC):
 
     @property
     @abstractmethod
-    def data_directory(self) -> str: ...
+    def data_directory(self) -> str:
+        """PGDATA as PostgreSQL sees it."""
+
+    @property
+    def data_path_on_host(self) -> str:
+        """PGDATA as the host sees it (for disk facts and checks)."""
+        return self.data_directory
+
+    @property
+    def config_owner(self) -> str:
+        """chown argument for config files (a shell word, evaluated on the host)."""
+        return "postgres:postgres"
 
     @abstractmethod
     def locations(self) -> dict[str, str]:
@@ -39,6 +54,25 @@ class Runtime(ABC):
     def cgroup_unit(self) -> str:
         """cgroup path of the PostgreSQL service below the init system's, '' if none."""
         return ""
+
+    def resource_limits(self) -> tuple[int | None, float | None]:
+        """Memory and CPU limits the runtime itself imposes on PostgreSQL, if any."""
+        return None, None
+
+    def listen_addresses(self) -> str:
+        return self.settings["listen_addresses"]
+
+    def hba_networks(self) -> list[str]:
+        """Networks the application role may connect from, as PostgreSQL sees them."""
+        return self.settings["app_networks"]
+
+    def record(self) -> dict:
+        """What checks need to know about this runtime (written to plan.json)."""
+        return {"runtime": self.name, "packages": self.packages()}
+
+    @abstractmethod
+    def packages(self) -> list[str]:
+        """The apt packages this runtime installs on the host."""
 
     # --- commands (shell) ------------------------------------------------------------
     @property
@@ -54,17 +88,35 @@ class Runtime(ABC):
     def reload(self) -> str: ...
 
     @abstractmethod
-    def restart(self) -> str: ...
+    def restart(self) -> str:
+        """Restarts PostgreSQL, starting it if it is not running."""
 
     @abstractmethod
     def wait_ready(self) -> str:
         """Waits until the server accepts connections, or fails after a timeout."""
+
+    @abstractmethod
+    def tsdb_psql_lines(self) -> list[str]:
+        """The body of /usr/local/bin/tsdb-psql after PGDATABASE is set."""
 
     # --- deploy steps (call pyinfra operations) ----------------------------------------
     @abstractmethod
     def install(self) -> None:
         """Install PostgreSQL and TimescaleDB; leave a cluster initialised."""
 
+    def prepare_service(self, plan) -> None:  # noqa: B027 - most runtimes need nothing here
+        """Anything the service needs before its config is converged (e.g. a compose file)."""
+
     @abstractmethod
     def ensure_service(self) -> None:
-        """The database service is enabled at boot and running."""
+        """The database service is enabled at boot and running as declared."""
+
+    # --- shared helpers --------------------------------------------------------------
+    def distribution(self) -> tuple[str, int | None, str]:
+        """(debian|ubuntu, major version, codename) of the host, or an error."""
+        distro = host.get_fact(LinuxDistribution) or {}
+        name = (distro.get("name") or "").lower().split(" ")[0]
+        codename = (distro.get("release_meta") or {}).get("VERSION_CODENAME", "")
+        if name not in ("debian", "ubuntu"):
+            raise PyinfraError(f"{host.name}: {name or 'unknown OS'} is not Debian or Ubuntu")
+        return name, distro.get("major"), codename

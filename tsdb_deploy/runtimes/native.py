@@ -6,7 +6,6 @@ from io import StringIO
 
 from pyinfra import host
 from pyinfra.api.exceptions import PyinfraError
-from pyinfra.facts.server import LinuxDistribution
 from pyinfra.operations import files, systemd
 
 from ..operations import packages_installed
@@ -75,6 +74,15 @@ class NativeRuntime(Runtime):
     def restart(self) -> str:
         return f"systemctl restart {self.service}"
 
+    def tsdb_psql_lines(self) -> list[str]:
+        psql = self.psql.removeprefix("runuser -u postgres -- ")
+        return [
+            f'[ "$(id -u)" = 0 ] && exec {self.psql} "$@"',
+            f'[ "$(id -un)" = postgres ] && exec {psql} "$@"',
+            'echo "tsdb-psql: run as root or postgres" >&2',
+            "exit 1",
+        ]
+
     def wait_ready(self) -> str:
         return (
             f"for i in $(seq 60); do pg_isready -q -p {self.port} && exit 0; sleep 1; done; "
@@ -82,19 +90,14 @@ class NativeRuntime(Runtime):
         )
 
     # --- install ---------------------------------------------------------------------
-    def _packages(self) -> list[str]:
+    def packages(self) -> list[str]:
         v = self.pg_version
         if self.settings["package_source"] == "distro":
             return [f"postgresql-{v}", f"postgresql-{v}-timescaledb", f"postgresql-client-{v}"]
         return [f"postgresql-{v}", f"timescaledb-2-postgresql-{v}", f"postgresql-client-{v}"]
 
     def _check_distro(self) -> tuple[str, str]:
-        distro = host.get_fact(LinuxDistribution)
-        name = (distro.get("name") or "").lower().split()[0] if distro else ""
-        codename = (distro.get("release_meta") or {}).get("VERSION_CODENAME", "")
-        major = distro.get("major") if distro else None
-        if name not in ("debian", "ubuntu"):
-            raise PyinfraError(f"{host.name}: {name or 'unknown OS'} is not Debian or Ubuntu")
+        name, major, codename = self.distribution()
         if self.settings["package_source"] == "distro":
             shipped = DISTRO_PACKAGES.get((name, major))
             if shipped != self.pg_version:
@@ -130,7 +133,7 @@ class NativeRuntime(Runtime):
         )
         packages_installed(
             name=f"Install PostgreSQL {self.pg_version} and TimescaleDB",
-            packages=self._packages(),
+            packages=self.packages(),
         )
 
     def upstream_sources(self, distro: str, codename: str) -> list[tuple[str, str, str, str]]:

@@ -1,0 +1,269 @@
+"""PostgreSQL in a container, run by Docker Compose, sized to the container's limits.
+
+The image contract is small on purpose: `postgres`, `initdb`, `pg_ctl`, `pg_isready` and
+`psql` on PATH and a `postgres` user (true of timescale/timescaledb, timescaledb-ha and the
+test image). The deploy initialises the data directory itself and runs `postgres` with an
+explicit config file, so no image's entrypoint script is involved.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import shlex
+from io import StringIO
+
+import yaml
+from pyinfra.operations import files, systemd
+
+from ..operations import packages_installed
+from ..planner.container import shm_size
+from . import docker_ops
+from .base import Runtime
+
+PROJECT = "tsdb"
+SERVICE = "timescaledb"
+STATE_DIR = "/etc/tsdb-deploy/docker"
+COMPOSE_FILE = f"{STATE_DIR}/compose.yaml"
+CONTAINER_CONFIG_DIR = "/etc/tsdb"
+VOLUME_MOUNT = "/var/lib/postgresql/data"
+PGDATA = f"{VOLUME_MOUNT}/pgdata"  # a subdirectory: the mount point itself belongs to root
+SOCKET_DIR = "/var/run/postgresql"
+
+
+class DockerRuntime(Runtime):
+    name = "docker"
+
+    @property
+    def container(self) -> str:
+        return self.settings["container_name"]
+
+    @property
+    def image(self) -> str:
+        return self.settings["timescaledb_image"]
+
+    @property
+    def bridge(self) -> bool:
+        return self.settings["docker_network"] == "bridge"
+
+    # --- where things are ------------------------------------------------------------
+    @property
+    def config_dir(self) -> str:
+        return "/etc/tsdb-deploy/postgres"
+
+    @property
+    def data_directory(self) -> str:
+        return PGDATA
+
+    @property
+    def volume_is_path(self) -> bool:
+        return self.settings["data_volume"].startswith("/")
+
+    @property
+    def data_path_on_host(self) -> str:
+        volume = self.settings["data_volume"]
+        base = volume if self.volume_is_path else f"/var/lib/docker/volumes/{volume}/_data"
+        return f"{base}/pgdata"
+
+    @property
+    def config_owner(self) -> str:
+        # the image's postgres user, whatever its uid; evaluated on the host when needed
+        ids = f"docker run --rm --entrypoint id {shlex.quote(self.image)}"
+        return f'"$({ids} -u postgres):$({ids} -g postgres)"'
+
+    def locations(self) -> dict[str, str]:
+        return {
+            "data_directory": PGDATA,
+            "hba_file": f"{CONTAINER_CONFIG_DIR}/pg_hba.conf",
+            "ident_file": f"{PGDATA}/pg_ident.conf",
+            "unix_socket_directories": SOCKET_DIR,
+            "cluster_name": PROJECT,
+            "timezone": "UTC",
+            "log_timezone": "UTC",
+        }
+
+    def resource_limits(self) -> tuple[int | None, float | None]:
+        return self.settings["container_memory"], self.settings["container_cpus"]
+
+    def listen_addresses(self) -> str:
+        # On its own bridge network the container's only outside path is the published port,
+        # which `publish_addresses` restricts; inside, PostgreSQL listens on its interface.
+        return "*" if self.bridge else self.settings["listen_addresses"]
+
+    @property
+    def gateway(self) -> str:
+        return str(next(ipaddress.ip_network(self.subnet).hosts()))
+
+    @property
+    def subnet(self) -> str:
+        return self.settings["docker_subnet"]
+
+    def hba_networks(self) -> list[str]:
+        networks = list(self.settings["app_networks"])
+        if self.bridge:
+            networks.append(f"{self.gateway}/32")  # clients on the host, via docker-proxy
+        return networks
+
+    def record(self) -> dict:
+        return {
+            **super().record(),
+            "container": self.container,
+            "image": self.image,
+            "published": [f"{a}:{self.port}" for a in self.settings["publish_addresses"]]
+            if self.bridge
+            else [],
+        }
+
+    # --- commands --------------------------------------------------------------------
+    @property
+    def psql(self) -> str:
+        return f"docker exec -i -u postgres {self.container} psql -h {SOCKET_DIR} -p {self.port}"
+
+    def _compose(self, *args: str) -> str:
+        return shlex.join(["docker", "compose", "-f", COMPOSE_FILE, *args])
+
+    def validate_config(self, candidate: str) -> str:
+        # `postgres -C` in a throwaway container of the same image, with the data directory
+        # mounted read-only: the server's own parser and range checks on the new file.
+        volume = self.settings["data_volume"]
+        return shlex.join([
+            "docker", "run", "--rm", "--user", "postgres", "--entrypoint", "postgres",
+            "-v", f"{volume}:{VOLUME_MOUNT}:ro",
+            "-v", f"{candidate}:{CONTAINER_CONFIG_DIR}/postgresql.conf:ro",
+            self.image, f"--config-file={CONTAINER_CONFIG_DIR}/postgresql.conf",
+            "-C", "data_directory",
+        ]) + " >/dev/null"  # fmt: skip
+
+    def reload(self) -> str:
+        return f"docker exec -u postgres {self.container} pg_ctl reload -D {PGDATA}"
+
+    def restart(self) -> str:
+        # Recreating applies the compose file too, so a restart is never done twice.
+        return self._compose("up", "--detach", "--force-recreate", SERVICE)
+
+    def wait_ready(self) -> str:
+        # healthy = the container's own pg_isready check passed: what docker and checks see
+        health = f"docker inspect --format '{{{{.State.Health.Status}}}}' {self.container}"
+        return (
+            f'for i in $(seq 120); do [ "$({health} 2>/dev/null)" = healthy ] && exit 0; '
+            f"sleep 1; done; echo '{self.container} did not become healthy within 120s' >&2; "
+            f"docker logs --tail 20 {self.container} >&2; exit 1"
+        )
+
+    def tsdb_psql_lines(self) -> list[str]:
+        return [
+            'tty=""; [ -t 0 ] && [ -t 1 ] && tty="-t"',
+            f"exec docker exec -i $tty -u postgres -e PGDATABASE {self.container} "
+            f'psql -h {SOCKET_DIR} -p {self.port} "$@"',
+        ]
+
+    # --- deploy steps ----------------------------------------------------------------
+    def packages(self) -> list[str]:
+        if self.settings["docker_source"] == "upstream":
+            return ["docker-ce", "docker-ce-cli", "containerd.io", "docker-compose-plugin"]
+        distro, _, _ = self.distribution()
+        return ["docker.io", "docker-compose-v2" if distro == "ubuntu" else "docker-compose"]
+
+    def install(self) -> None:
+        distro, _, codename = self.distribution()
+        if self.settings["docker_source"] == "upstream":
+            docker_ops.upstream_repository(self.settings["docker_apt_url"], distro, codename)
+        packages_installed(name="Install Docker", packages=self.packages())
+        daemon = {**docker_ops.DAEMON_DEFAULTS, **self.settings["docker_daemon"]}
+        docker_ops.docker_daemon(
+            name="Docker daemon configuration",
+            daemon_json=json.dumps(daemon, indent=2, sort_keys=True) + "\n",
+            environment=self.settings["docker_daemon_environment"],
+        )
+        systemd.service(name="Docker running, enabled at boot", service="docker",
+                        running=True, enabled=True)  # fmt: skip
+        docker_ops.image(
+            name=f"TimescaleDB image {self.image}",
+            ref=self.image,
+            archive=self.settings["timescaledb_image_archive"],
+        )
+        docker_ops.data_directory(
+            name="Data directory initialised",
+            image=self.image,
+            volume=self.settings["data_volume"],
+            pgdata_on_host=self.data_path_on_host,
+            initdb_args=docker_ops.initdb_args(self.pg_version, self.settings["data_checksums"]),
+        )
+        files.directory(name="Config directory", path=self.config_dir, mode="755")
+
+    def compose_project(self, plan) -> dict:
+        """The compose project, as data (rendered with PyYAML)."""
+        memory = plan.hardware.memory_bytes
+        service = {
+            "image": self.image,
+            "container_name": self.container,
+            "user": "postgres",
+            "entrypoint": ["postgres", "-c", f"config_file={CONTAINER_CONFIG_DIR}/postgresql.conf"],
+            "command": [],
+            "restart": "unless-stopped",
+            # SIGINT is PostgreSQL's fast shutdown: clients are disconnected, a checkpoint is
+            # written; the grace period must cover that checkpoint.
+            "stop_signal": "SIGINT",
+            "stop_grace_period": f"{self.settings['stop_grace_period']}s",
+            "shm_size": shm_size(plan),
+            "mem_limit": memory,
+            "memswap_limit": memory,  # no swap: a swapping database is a down database
+            "cpus": plan.hardware.cpus,
+            "tmpfs": [f"{SOCKET_DIR}:mode=1777"],
+            "volumes": [
+                {"type": "bind", "source": self.settings["data_volume"], "target": VOLUME_MOUNT}
+                if self.volume_is_path
+                else {"type": "volume", "source": "pgdata", "target": VOLUME_MOUNT},
+                # the directory, not the files: a file mount keeps the inode it was given, and
+                # the deploy replaces config files by renaming new ones into place
+                {
+                    "type": "bind",
+                    "source": self.config_dir,
+                    "target": CONTAINER_CONFIG_DIR,
+                    "read_only": True,
+                },
+            ],
+            "healthcheck": {
+                "test": ["CMD", "pg_isready", "-q", "-h", SOCKET_DIR, "-p", str(self.port)],
+                "interval": "5s",
+                "timeout": "5s",
+                "retries": 6,
+                "start_period": "60s",
+            },
+            "labels": {"tsdb-deploy.plan-memory": str(memory)},
+        }
+        project: dict = {"name": PROJECT, "services": {SERVICE: service}}
+        if self.bridge:
+            service["ports"] = [
+                f"{address}:{self.port}:{self.port}"
+                if ":" not in address
+                else f"[{address}]:{self.port}:{self.port}"
+                for address in self.settings["publish_addresses"]
+            ]
+            service["networks"] = ["db"]
+            project["networks"] = {"db": {"ipam": {"config": [{"subnet": self.subnet}]}}}
+        else:
+            service["network_mode"] = "host"
+        if not self.volume_is_path:
+            project["volumes"] = {
+                "pgdata": {"name": self.settings["data_volume"], "external": True}
+            }
+        return project
+
+    def prepare_service(self, plan) -> None:
+        files.directory(name="Compose project directory", path=STATE_DIR, mode="755")
+        text = "# written by tsdb-deploy from the plan; do not edit by hand\n" + yaml.safe_dump(
+            self.compose_project(plan), sort_keys=False, default_flow_style=False
+        )
+        files.put(name="Compose project", src=StringIO(text), dest=COMPOSE_FILE, mode="644")
+
+    def ensure_service(self) -> None:
+        docker_ops.compose_service(
+            name="Database container up to date and healthy",
+            container=self.container,
+            compose_file=COMPOSE_FILE,
+            service=SERVICE,
+            image=self.image,
+            up=self._compose("up", "--detach", SERVICE),
+            wait_ready=self.wait_ready(),
+        )

@@ -1,0 +1,170 @@
+"""Operations only the docker runtime needs: the engine, the image, the data directory and
+the compose service. Each reads the host first and yields only what is needed."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shlex
+import tarfile
+from io import StringIO
+from pathlib import Path
+
+from pyinfra import host, logger
+from pyinfra.api import FileUploadCommand, operation
+from pyinfra.api.exceptions import OperationError
+from pyinfra.facts.files import File, Sha256File
+from pyinfra.operations import files
+
+from ..facts import DockerContainer, DockerImageId
+
+# daemon.json unless the inventory's docker_daemon replaces a key: bounded logs, and
+# live-restore so restarting dockerd (e.g. for this file) does not stop the database.
+DAEMON_DEFAULTS = {
+    "log-driver": "json-file",
+    "log-opts": {"max-size": "50m", "max-file": "5"},
+    "live-restore": True,
+}
+DAEMON_JSON = "/etc/docker/daemon.json"
+DAEMON_DROPIN = "/etc/systemd/system/docker.service.d/tsdb-deploy.conf"
+IMAGE_UPLOAD_DIR = "/var/lib/tsdb-deploy/images"
+KEYRING = "/etc/apt/keyrings/docker.asc"
+
+
+def upstream_repository(url: str, distro: str, codename: str) -> None:
+    base = f"{url.rstrip('/')}/{distro}"
+    files.directory(name="apt keyring directory", path="/etc/apt/keyrings", mode="755")
+    files.download(name="Docker signing key", src=f"{base}/gpg", dest=KEYRING, mode="644")
+    files.put(
+        name="Docker apt repository",
+        src=StringIO(f"deb [signed-by={KEYRING}] {base} {codename} stable\n"),
+        dest="/etc/apt/sources.list.d/docker.list",
+        mode="644",
+    )
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def dropin_text(environment: dict) -> str:
+    lines = [f'Environment="{k}={v}"' for k, v in sorted(environment.items())]
+    return "# written by tsdb-deploy\n[Service]\n" + "".join(line + "\n" for line in lines)
+
+
+@operation(is_idempotent=True)
+def docker_daemon(daemon_json: str, environment: dict):
+    """daemon.json and dockerd's environment; dockerd restarts only when either changed."""
+    changed = []
+    wanted = [(DAEMON_JSON, daemon_json), (DAEMON_DROPIN, dropin_text(environment))]
+    for path, text in wanted:
+        if host.get_fact(Sha256File, path=path) != _sha256(text):
+            changed.append(path)
+            yield f"mkdir -p {shlex.quote(str(Path(path).parent))}"
+            yield FileUploadCommand(StringIO(text), path)
+            yield f"chmod 644 {path}"
+    if not changed:
+        host.noop("daemon.json and dockerd's environment are as declared")
+        return
+    host.log(f"Restarting dockerd for {', '.join(changed)} (live-restore keeps containers)")
+    yield "systemctl daemon-reload && systemctl restart docker"
+
+
+def archive_image_id(path: str) -> str:
+    """The image ID (config digest) of a `docker save` archive, read locally."""
+    try:
+        with tarfile.open(path) as archive:
+            manifest = json.load(archive.extractfile("manifest.json"))
+    except (OSError, KeyError, tarfile.TarError, json.JSONDecodeError) as exc:
+        raise OperationError(f"{path} is not a `docker save` archive: {exc}") from None
+    config = manifest[0]["Config"]  # "<hex>.json" (legacy) or "blobs/sha256/<hex>" (OCI)
+    return "sha256:" + Path(config).name.removesuffix(".json")
+
+
+@operation(is_idempotent=True)
+def image(ref: str, archive: str | None):
+    """`ref` present: loaded from `archive` (uploaded) when given, else pulled."""
+    present = host.get_fact(DockerImageId, ref=ref)
+    if archive:
+        wanted = archive_image_id(archive)
+        if present == wanted:
+            host.noop(f"{ref} is present ({wanted[:19]})")
+            return
+        remote = f"{IMAGE_UPLOAD_DIR}/{Path(archive).name}"
+        yield f"mkdir -p {IMAGE_UPLOAD_DIR}"
+        yield FileUploadCommand(archive, remote)
+        check = f"docker image inspect --format '{{{{.Id}}}}' {shlex.quote(ref)}"
+        yield (
+            f"docker load --quiet -i {remote}; rc=$?; rm -f {remote}; [ $rc = 0 ] || exit $rc; "
+            f'[ "$({check} 2>/dev/null)" = {wanted} ] || '
+            f"{{ echo 'the archive {archive} does not hold {ref} ({wanted})' >&2; exit 1; }}"
+        )
+    elif present:
+        host.noop(f"{ref} is present")
+    else:
+        yield f"docker pull --quiet {shlex.quote(ref)}"
+
+
+def initdb_args(pg_version: int, checksums: bool) -> list[str]:
+    # UTF-8 with C collation: byte-order sorting (fast, stable across libc upgrades); from 17
+    # the builtin provider also gives Unicode-aware character classes without libc.
+    locale = (
+        ["--locale-provider=builtin", "--builtin-locale=C.UTF-8"]
+        if pg_version >= 17
+        else ["--locale=C"]
+    )
+    return [
+        "--encoding=UTF8", *locale, "--auth-local=peer", "--auth-host=scram-sha-256",
+        "--username=postgres", *(["--data-checksums"] if checksums else []),
+    ]  # fmt: skip
+
+
+@operation(is_idempotent=True)
+def data_directory(image: str, volume: str, pgdata_on_host: str, initdb_args: list[str]):
+    """An initialised PGDATA on the volume; never touches one that has PG_VERSION."""
+    if host.get_fact(File, path=f"{pgdata_on_host}/PG_VERSION"):
+        host.noop("the data directory is initialised")
+        return
+    mount = "/var/lib/postgresql/data"
+    if not volume.startswith("/"):
+        yield f"docker volume inspect {volume} >/dev/null 2>&1 || docker volume create {volume}"
+    else:
+        yield f"mkdir -p {shlex.quote(volume)}"
+    run = ["docker", "run", "--rm", "-v", f"{volume}:{mount}"]
+    # the mount point belongs to root; PGDATA below it belongs to postgres
+    yield shlex.join([*run, "--entrypoint", "chown", image, "postgres:postgres", mount])
+    yield shlex.join(
+        [*run, "--user", "postgres", "--entrypoint", "initdb", image, "-D", f"{mount}/pgdata",
+         *initdb_args]
+    ) + " >/dev/null"  # fmt: skip
+
+
+@operation(is_idempotent=True)
+def compose_service(
+    container: str, compose_file: str, service: str, image: str, up: str, wait_ready: str
+):
+    """The container exists, runs the current image and compose file, and is healthy.
+
+    Compose records a hash of the service's configuration on the container; when the file
+    changed since (limits, ports, image), `up` recreates it, once.
+    """
+    state = host.get_fact(
+        DockerContainer, container=container, compose=compose_file, service=service
+    )
+    image_id = host.get_fact(DockerImageId, ref=image)
+    reasons = []
+    if state is None:
+        reasons.append("the container does not exist")
+    else:
+        if not state.running:
+            reasons.append("the container is not running")
+        if state.config_hash != state.wanted_hash:
+            reasons.append("the compose file changed")
+        if image_id and state.image_id != image_id:
+            reasons.append(f"{image} is a new image")
+    if not reasons:
+        host.noop(f"{container} runs the current image and compose file")
+        return
+    host.log(f"Updating {container}: {'; '.join(reasons)}", logger.warning)
+    yield up
+    yield wait_ready
