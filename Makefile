@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: sandbox sandbox-down test unit lint venv
+.PHONY: sandbox sandbox-down test unit lint venv molecule
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,3 +34,8 @@ unit: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+## The molecule scenario: create, converge, idempotence, verify, destroy.
+molecule: $(STAMP)
+	cd $(CURDIR) && PATH=$(CURDIR)/$(BIN):$$PATH TSDB_PYTHON=$(CURDIR)/$(BIN)/python \
+		molecule test
