@@ -1,9 +1,15 @@
 """pyinfra inventory/<env>.py deploy.py: turn each host into a sized TimescaleDB server.
 
-Everything is validated per host (inventory data, hardware, plan, templates) before any
-operation runs; see tsdb_deploy/context.py. The steps live in tsdb_deploy/deploys/.
+Everything is validated per host (inventory data, hardware, plan, templates, migrations)
+before any operation runs: tsdb_deploy/context.py. The steps live in tsdb_deploy/deploys/;
+the host's runtime (its group: native or docker) decides how each is carried out.
 """
 
-from tsdb_deploy.deploys import database_host
+from pyinfra import host
 
-database_host()
+from tsdb_deploy import context
+from tsdb_deploy.deploys import analytics_schema, database_server
+
+ctx = context.build(host)
+database_server(ctx)
+analytics_schema(ctx)

@@ -13,7 +13,9 @@ from pyinfra.api.exceptions import PyinfraError
 
 from . import render, runtimes, secrets
 from .facts import DiskFacts, EffectiveResources
+from .migrations import MigrationError, discover
 from .planner import Hardware, Plan, PlanError, Workload, plan
+from .planner.chunks import chunk_interval
 from .render import RenderError
 from .settings import SettingsError, resolve
 from .units import format_size
@@ -33,6 +35,8 @@ class HostContext:
     hba_text: str
     plan_json: str
     password: str
+    migrations: list
+    schema: dict  # psql variables of the migrations: the sized chunk interval and the rest
 
 
 def hardware_for(settings: dict, runtime, resources, data_disk, wal_disk) -> Hardware:
@@ -106,7 +110,11 @@ def build(host) -> HostContext:
             networks=runtime.hba_networks(),
         )
         password = secrets.app_password(settings, host.name)
-    except (SettingsError, PlanError, RenderError, NotImplementedError) as exc:
+        migrations = discover()
+        chunk = chunk_interval(
+            settings["events_per_day"], shared_buffers=the_plan.parameters["shared_buffers"].value
+        )
+    except (SettingsError, PlanError, RenderError, NotImplementedError, MigrationError) as exc:
         message = str(exc)
         if not message.startswith(host.name):
             message = f"{host.name}: {message}"
@@ -123,6 +131,21 @@ def build(host) -> HostContext:
             "data_directory": runtime.data_path_on_host,
         },
         **the_plan.to_json(),
+        "schema": {
+            "migrations": {m.name: m.sha256 for m in migrations},
+            "chunk_interval": chunk.interval,
+            "chunk_interval_reason": chunk.reason,
+            "space_partitions": settings["space_partitions"],
+            "readonly_role": settings["readonly_role"],
+        },
+    }
+    schema = {
+        "app_user": settings["app_user"],
+        "readonly_role": settings["readonly_role"],
+        "chunk_interval": chunk.interval,
+        "space_partitions": settings["space_partitions"],
+        "compress_after": settings["compress_after"],
+        "retention": settings["retention"],
     }
     return HostContext(
         name=host.name,
@@ -133,4 +156,6 @@ def build(host) -> HostContext:
         hba_text=hba,
         plan_json=json.dumps(record, indent=2, sort_keys=True) + "\n",
         password=password,
+        migrations=migrations,
+        schema=schema,
     )

@@ -433,3 +433,78 @@ class DockerContainer(FactBase):
 
     def process(self, output):
         return parse_container(list(output))
+
+
+# --- the schema ----------------------------------------------------------------------------
+
+
+def parse_ledger(lines: list[str]):
+    from .migrations import Applied
+
+    if any(line.strip() == NOT_RUNNING for line in lines):
+        return None
+    rows = []
+    for line in lines:
+        parts = line.split("\x1f")
+        if len(parts) == 3:
+            rows.append(Applied(int(parts[0]), parts[1], parts[2]))
+    return rows
+
+
+class MigrationLedger(FactBase):
+    """Migrations applied to `database` (empty before the first), None if unreachable."""
+
+    shell_executable = "bash"
+
+    @staticmethod
+    def default():  # pyinfra's value for no output: an empty ledger
+        return []
+
+    def command(self, psql: str, database: str) -> str:
+        sql = shlex.quote(
+            "SELECT version, name, sha256 FROM tsdb_deploy.schema_migrations ORDER BY version"
+        )
+        exists = shlex.quote("SELECT to_regclass('tsdb_deploy.schema_migrations') IS NOT NULL")
+        opts = "-X -A -t -q -v ON_ERROR_STOP=1 -F $'\\x1f'"
+        db = shlex.quote(database)
+        return (
+            f"e=$({psql} {opts} -d {db} -c {exists} 2>/dev/null) || {{ echo {NOT_RUNNING}; "
+            f'exit 0; }}; [ "$e" = t ] && {psql} {opts} -d {db} -c {sql} || true'
+        )
+
+    def process(self, output):
+        return parse_ledger(list(output))
+
+
+def parse_dimensions(lines: list[str]) -> dict[str, dict]:
+    """hypertable -> {"interval": seconds or None, "partitions": n or 0}."""
+    out: dict[str, dict] = {}
+    for line in lines:
+        parts = line.split("\x1f")
+        if len(parts) != 4:
+            continue
+        table, kind, seconds, partitions = parts
+        entry = out.setdefault(table, {"interval": None, "partitions": 0})
+        if kind == "Time":
+            entry["interval"] = int(float(seconds))
+        else:
+            entry["partitions"] = int(partitions)
+    return out
+
+
+class HypertableDimensions(FactBase):
+    """The time and space dimensions of every hypertable in `database`."""
+
+    shell_executable = "bash"
+
+    def command(self, psql: str, database: str) -> str:
+        sql = shlex.quote(
+            "SELECT hypertable_name, dimension_type, "
+            "coalesce(extract(epoch FROM time_interval), 0), coalesce(num_partitions, 0) "
+            "FROM timescaledb_information.dimensions"
+        )
+        opts = "-X -A -t -q -v ON_ERROR_STOP=1 -F $'\\x1f'"
+        return f"{psql} {opts} -d {shlex.quote(database)} -c {sql} 2>/dev/null || true"
+
+    def process(self, output):
+        return parse_dimensions(list(output))

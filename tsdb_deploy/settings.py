@@ -18,6 +18,7 @@ from .units import UnitError, format_size, parse_size
 
 REQUIRED = object()
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+_INTERVAL = re.compile(r"^[1-9][0-9]* (hour|day|week|month|year)s?$")
 # pg_hba.conf keywords (a database named `all` would open every database) and built-ins.
 _RESERVED_NAMES = {
     "all", "sameuser", "samerole", "samegroup", "replication", "postgres", "template0",
@@ -132,6 +133,11 @@ class Setting:
                 self._fail(item, f"not an IP address ({exc})")
         return list(value)
 
+    def _check_interval(self, value):
+        if not isinstance(value, str) or not _INTERVAL.match(value):
+            self._fail(value, "must be an interval such as '90 days' or '2 years'")
+        return value
+
     def _check_mapping(self, value):
         if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
             self._fail(value, "must be a dict of parameter name -> value")
@@ -229,6 +235,37 @@ _TABLE = [
         None,
         "file outside git holding the password; read when the variable is unset",
     ),
+    # --- the schema (sql/) -------------------------------------------------------------
+    Setting(
+        "readonly_role",
+        "identifier",
+        "klaviyo_readonly",
+        "NOLOGIN role the dashboard's login roles are granted: reads everything, writes nothing",
+    ),
+    Setting(
+        "events_per_day",
+        "int",
+        None,
+        "expected ingest; sizes the events chunk interval so a chunk's indexes fit in "
+        "shared_buffers. None (unknown): the documents' 7 days",
+        min=1,
+        max=10**12,
+    ),
+    Setting(
+        "space_partitions",
+        "int",
+        0,
+        "hash partitions of klaviyo_events on metric_id; 0: none (see README)",
+        min=0,
+        max=64,
+    ),
+    Setting(
+        "compress_after",
+        "interval",
+        "90 days",
+        "compress events older than this (Community build only)",
+    ),
+    Setting("retention", "interval", "2 years", "drop events older than this"),
     # --- the docker runtime -----------------------------------------------------------
     Setting(
         "docker_source",

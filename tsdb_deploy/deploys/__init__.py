@@ -1,5 +1,6 @@
 """Deploy steps, in the order deploy.py runs them. Each talks to the host's Runtime."""
 
-from .database import database_host
+from .database import database_server
+from .schema import analytics_schema
 
-__all__ = ["database_host"]
+__all__ = ["analytics_schema", "database_server"]

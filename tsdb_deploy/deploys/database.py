@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from io import StringIO
 
-from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.operations import files
 
@@ -24,9 +23,8 @@ def tsdb_psql_script(ctx: context.HostContext) -> str:
     )
 
 
-@deploy("TimescaleDB database host")
-def database_host() -> None:
-    ctx = context.build(host)
+@deploy("TimescaleDB server")
+def database_server(ctx: context.HostContext) -> None:
     runtime = ctx.runtime
     runtime.install()
     runtime.prepare_service(ctx.plan)
