@@ -57,7 +57,7 @@ class Deployed:
 
     def psql(self, sql: str, database: str | None = None) -> str:
         db = database or self.deployment["database"]
-        cmd = self.host.run("tsdb-psql -X -At -v ON_ERROR_STOP=1 -d %s -c %s", db, sql)
+        cmd = self.host.run("tsdb-psql -X -q -At -v ON_ERROR_STOP=1 -d %s -c %s", db, sql)
         assert cmd.rc == 0, f"tsdb-psql failed: {cmd.stderr}"
         return cmd.stdout.strip()
 
