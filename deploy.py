@@ -8,8 +8,9 @@ the host's runtime (its group: native or docker) decides how each is carried out
 from pyinfra import host
 
 from tsdb_deploy import context
-from tsdb_deploy.deploys import analytics_schema, database_server
+from tsdb_deploy.deploys import analytics_schema, database_server, point_in_time_recovery
 
 ctx = context.build(host)
 database_server(ctx)
 analytics_schema(ctx)
+point_in_time_recovery(ctx)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from pyinfra.api.exceptions import PyinfraError
 
-from . import render, runtimes, secrets
+from . import pgbackrest, render, runtimes, secrets
 from .facts import DiskFacts, EffectiveResources
 from .migrations import MigrationError, discover
 from .planner import Hardware, Plan, PlanError, Workload, plan
@@ -98,6 +98,8 @@ def build(host) -> HostContext:
             background_workers=settings["background_workers"],
             listen_addresses=runtime.listen_addresses(),
             port=settings["port"],
+            archive_command=pgbackrest.archive_command() if settings["pitr"] else None,
+            archive_timeout_s=settings["archive_timeout"],
         )
         the_plan = plan(hardware, workload, settings["postgres_overrides"])
         conf = render.postgresql_conf(

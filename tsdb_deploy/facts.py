@@ -508,3 +508,38 @@ class HypertableDimensions(FactBase):
 
     def process(self, output):
         return parse_dimensions(list(output))
+
+
+# --- pgBackRest --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BackrestStanza:
+    status_code: int  # 0 ok, 1 missing stanza path, 2 no valid backups, ... (pgBackRest info)
+    message: str
+    backups: int
+
+
+def parse_backrest_info(text: str) -> BackrestStanza | None:
+    import json
+
+    try:
+        (stanza,) = json.loads(text)
+    except (ValueError, TypeError):
+        return None
+    status = stanza.get("status", {})
+    return BackrestStanza(status.get("code", -1), status.get("message", ""),
+                          len(stanza.get("backup", [])))  # fmt: skip
+
+
+class PgbackrestInfo(FactBase):
+    """`pgbackrest info` for one stanza, run where PostgreSQL runs; None if not available."""
+
+    def command(self, run_as_postgres: str, stanza: str) -> str:
+        return (
+            f"{run_as_postgres} pgbackrest --stanza={shlex.quote(stanza)} --output=json info "
+            "2>/dev/null || true"
+        )
+
+    def process(self, output):
+        return parse_backrest_info("\n".join(output))

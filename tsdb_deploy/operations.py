@@ -17,14 +17,22 @@ from pyinfra.api import FileUploadCommand, operation
 from pyinfra.api.exceptions import OperationError
 from pyinfra.facts.deb import DebPackages
 from pyinfra.facts.files import FileContents, Sha256File
+from pyinfra.facts.server import Command
 from pyinfra.operations import apt
 from pyinfra.operations.util.files import generate_color_diff
 
 from . import migrations as migrations_module
 from . import scram
-from .facts import HypertableDimensions, MigrationLedger, PostgresDatabase, PostgresServer
+from .facts import (
+    HypertableDimensions,
+    MigrationLedger,
+    PgbackrestInfo,
+    PostgresDatabase,
+    PostgresServer,
+)
 from .planner.chunks import interval_seconds
 from .planner.parameters import PARAMETERS
+from .render import cron_file
 
 if TYPE_CHECKING:  # runtimes use these operations; import the type only for checkers
     from .runtimes import Runtime
@@ -267,12 +275,14 @@ MAINTENANCE_CRON = "/etc/cron.d/tsdb-maintenance"
 
 
 def maintenance_cron_text(minute: int = 7) -> str:
-    return (
-        "# written by tsdb-deploy: the Apache-only TimescaleDB build cannot schedule jobs, so\n"
-        "# cron runs the aggregate refresh and retention (klaviyo_run_maintenance) hourly.\n"
-        "SHELL=/bin/sh\nPATH=/usr/local/bin:/usr/bin:/bin\n"
-        f"{minute} * * * * root tsdb-psql -X -q -At -c 'SELECT klaviyo_run_maintenance()' "
-        "2>&1 | logger -t tsdb-maintenance\n"
+    job = (
+        f"{minute} * * * * postgres tsdb-psql -X -q -At -c 'SELECT klaviyo_run_maintenance()' "
+        "2>&1 | logger -t tsdb-maintenance"
+    )
+    return cron_file(
+        "the Apache-only TimescaleDB build cannot schedule jobs, so cron runs the aggregate "
+        "refresh and retention (klaviyo_run_maintenance) hourly",
+        [job],
     )
 
 
@@ -299,3 +309,25 @@ def maintenance_schedule(runtime: Runtime, database: str):
         yield f"rm -f {MAINTENANCE_CRON}"
     else:
         host.noop("timescale build: compression, retention and aggregates run as its jobs")
+
+
+@operation(is_idempotent=True)
+def pgbackrest_ready(runtime: Runtime, stanza: str):
+    """The stanza exists, has a full backup to recover from, and `pgbackrest check` passes
+    (archiving works end to end). A check that fails stops the deploy with its message."""
+    run = f"{runtime.run_as_postgres} pgbackrest --stanza={stanza}"
+    info = host.get_fact(PgbackrestInfo, run_as_postgres=runtime.run_as_postgres, stanza=stanza)
+    if info is None and state.is_executing:
+        raise OperationError("pgbackrest info gave no answer: is pgBackRest installed?")
+    if info is None or info.status_code == 1:  # missing stanza
+        host.log(f"pgBackRest: creating stanza {stanza}", logger.info)
+        yield f"{run} stanza-create"
+        yield f"{run} check"
+    if info is None or info.backups == 0:
+        host.log("pgBackRest: first full backup (point-in-time recovery starts here)")
+        yield f"{run} --type=full backup"
+        return
+    check = host.get_fact(Command, command=f"{run} check 2>&1 && echo TSDB_CHECK_OK || true")
+    if not (check or "").endswith("TSDB_CHECK_OK"):
+        raise OperationError(f"pgbackrest check failed: {(check or '').strip()[-500:]}")
+    host.noop(f"pgBackRest: {info.backups} backups, check passed")

@@ -62,3 +62,11 @@ def pg_hba_conf(*, host_name: str, database: str, app_user: str, networks: list[
         local_entries=[{"database": database, "user": app_user}],
         host_entries=entries,
     )
+
+
+def cron_file(what: str, jobs: list[str]) -> str:
+    """An /etc/cron.d file: a header saying what it is for, a known PATH, one job a line."""
+    return (
+        f"# written by tsdb-deploy: {what}\nSHELL=/bin/sh\n"
+        "PATH=/usr/local/bin:/usr/local/sbin:/usr/bin:/bin\n" + "\n".join(jobs) + "\n"
+    )

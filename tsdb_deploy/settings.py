@@ -133,6 +133,11 @@ class Setting:
                 self._fail(item, f"not an IP address ({exc})")
         return list(value)
 
+    def _check_path(self, value):
+        if not isinstance(value, str) or not value.startswith("/") or ".." in value.split("/"):
+            self._fail(value, "must be an absolute path")
+        return value.rstrip("/") or "/"
+
     def _check_interval(self, value):
         if not isinstance(value, str) or not _INTERVAL.match(value):
             self._fail(value, "must be an interval such as '90 days' or '2 years'")
@@ -266,6 +271,44 @@ _TABLE = [
         "compress events older than this (Community build only)",
     ),
     Setting("retention", "interval", "2 years", "drop events older than this"),
+    # --- backups (the documents' names) and point-in-time recovery ----------------------
+    Setting("BACKUP_DIR", "path", "/var/backups/tsdb", "logical backups (pg_dump), per tier"),
+    Setting("MAX_HOURLY_BACKUPS", "int", 24, "hourly backups kept", min=1, max=10000),
+    Setting("MAX_DAILY_BACKUPS", "int", 7, "daily backups kept", min=1, max=10000),
+    Setting("MAX_WEEKLY_BACKUPS", "int", 4, "weekly backups kept", min=1, max=10000),
+    Setting("MAX_MONTHLY_BACKUPS", "int", 12, "monthly backups kept", min=1, max=10000),
+    Setting(
+        "BACKUP_COMPRESSION",
+        "str",
+        None,
+        "pg_dump --compress spec; None: zstd:3 (PostgreSQL 16+), gzip:6 on 15",
+    ),
+    Setting("pitr", "bool", True, "WAL archiving with pgBackRest for point-in-time recovery"),
+    Setting(
+        "archive_timeout",
+        "int",
+        60,
+        "seconds: WAL is archived at least this often (the RPO bound)",
+        min=1,
+        max=86400,
+    ),
+    Setting(
+        "pgbackrest_repo_path", "path", "/var/lib/pgbackrest", "pgBackRest's repository on the host"
+    ),
+    Setting(
+        "pgbackrest_retention_full",
+        "int",
+        2,
+        "full backups pgBackRest keeps (with their WAL)",
+        min=1,
+        max=100,
+    ),
+    Setting(
+        "pgbackrest_repo2_path",
+        "path",
+        None,
+        "a second repository (e.g. another disk or an NFS mount); None: none",
+    ),
     # --- the docker runtime -----------------------------------------------------------
     Setting(
         "docker_source",

@@ -1,6 +1,7 @@
 """Deploy steps, in the order deploy.py runs them. Each talks to the host's Runtime."""
 
 from .database import database_server
+from .pitr import point_in_time_recovery
 from .schema import analytics_schema
 
-__all__ = ["analytics_schema", "database_server"]
+__all__ = ["analytics_schema", "database_server", "point_in_time_recovery"]

@@ -7,26 +7,29 @@ from io import StringIO
 from pyinfra.api import deploy
 from pyinfra.operations import files
 
-from .. import context, operations, render
+from .. import context, operations, pgbackrest, render
 
 PLAN_RECORD = "/etc/tsdb-deploy/plan.json"
-TSDB_PSQL = "/usr/local/bin/tsdb-psql"
+TOOLS = "/usr/local/bin"
 
 
-def tsdb_psql_script(ctx: context.HostContext) -> str:
+def client_tools(ctx: context.HostContext) -> dict[str, str]:
+    """tsdb-pg (runtime-specific) and tsdb-psql (on top of it): path -> content."""
     runtime = ctx.runtime
-    return render.render(
-        "tsdb-psql.j2",
-        runtime=runtime.name,
-        database=ctx.settings["database"],
-        lines=runtime.tsdb_psql_lines(),
-    )
+    return {
+        f"{TOOLS}/tsdb-pg": render.render(
+            "tsdb-pg.j2", runtime=runtime.name, lines=runtime.tsdb_pg_lines()
+        ),
+        f"{TOOLS}/tsdb-psql": render.render("tsdb-psql.j2", database=ctx.settings["database"]),
+    }
 
 
 @deploy("TimescaleDB server")
 def database_server(ctx: context.HostContext) -> None:
     runtime = ctx.runtime
     runtime.install()
+    if ctx.settings["pitr"]:
+        pgbackrest.install_files(ctx)
     runtime.prepare_service(ctx.plan)
     operations.postgres_config(
         name="postgresql.conf and pg_hba.conf as planned",
@@ -43,12 +46,8 @@ def database_server(ctx: context.HostContext) -> None:
         dest=PLAN_RECORD,
         mode="644",
     )
-    files.put(
-        name="tsdb-psql: psql as superuser on the local instance",
-        src=StringIO(tsdb_psql_script(ctx)),
-        dest=TSDB_PSQL,
-        mode="755",
-    )
+    for path, text in client_tools(ctx).items():
+        files.put(name=f"{path.rsplit('/', 1)[1]}", src=StringIO(text), dest=path, mode="755")
     operations.database_and_role(
         name="Application role and database",
         runtime=runtime,

@@ -36,6 +36,7 @@ SECTION_TITLES = {
     "workers": "Parallel query and background workers",
     "wal": "WAL and checkpoints",
     "durability": "Durability",
+    "archiving": "WAL archiving (point-in-time recovery)",
     "autovacuum": "Autovacuum (append-heavy hypertables)",
     "logging": "Logging and statistics",
     "libraries": "Preloaded libraries",

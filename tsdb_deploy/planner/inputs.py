@@ -128,6 +128,8 @@ class Workload:
     background_workers: int | None = None  # timescaledb.max_background_workers; None: sized
     listen_addresses: str = "localhost"
     port: int = 5432
+    archive_command: str | None = None  # None: no WAL archiving
+    archive_timeout_s: int = 60  # the RPO bound while archiving
 
     def __post_init__(self):
         if self.profile not in PROFILES:

@@ -184,6 +184,10 @@ _TABLE = [
     _time("checkpoint_timeout", "sighup", "s", 30, 86400),
     Parameter("checkpoint_completion_target", "real", "sighup", min=0, max=1),
     Parameter("wal_compression", "enum", "superuser", values=("off", "on", "pglz", "lz4", "zstd")),
+    # archiving (point-in-time recovery)
+    Parameter("archive_mode", "enum", "postmaster", values=("off", "on", "always")),
+    Parameter("archive_command", "string", "sighup"),
+    _time("archive_timeout", "sighup", "s", 0, INT_MAX // 2),
     # durability: planned explicitly so a host that drifted from it is noticed
     Parameter("fsync", "bool", "sighup"),
     Parameter("full_page_writes", "bool", "sighup"),

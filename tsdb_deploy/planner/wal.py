@@ -8,6 +8,7 @@ from .inputs import PlanError
 
 GROUP = "wal"
 DURABILITY = "durability"
+ARCHIVING = "archiving"
 CHECKPOINT_TIMEOUT_MS = 15 * 60 * 1000
 WAL_SENDERS = 4
 # WAL may overshoot max_wal_size during bursts and while archiving lags, so a dedicated WAL
@@ -90,5 +91,19 @@ def plan(draft: Draft) -> None:
         "lz4",
         "large JSONB properties and raw_data: faster than pglz to write and read",
     )
+    archive = draft.workload.archive_command
+    draft.set(
+        ARCHIVING, "archive_mode", "on" if archive else "off",
+        "WAL archiving for point-in-time recovery" if archive else "no WAL archive configured",
+    )  # fmt: skip
+    draft.set(
+        ARCHIVING, "archive_command", archive or "",
+        "pgBackRest pushes each WAL segment to its repository" if archive else "not archiving",
+    )  # fmt: skip
+    draft.set(
+        ARCHIVING, "archive_timeout", draft.workload.archive_timeout_s * 1000,
+        "switch WAL at least this often: the most data a lost host can take with it (RPO)"
+        if archive else "not archiving",
+    )  # fmt: skip
     for name, value in (("fsync", True), ("full_page_writes", True), ("synchronous_commit", "on")):
         draft.set(DURABILITY, name, value, "durability is never traded for speed")

@@ -8,6 +8,8 @@ from pyinfra import host
 from pyinfra.api.exceptions import PyinfraError
 from pyinfra.facts.server import LinuxDistribution
 
+SOCKET_DIR = "/var/run/postgresql"  # the same on the host and in the container
+
 
 class Runtime(ABC):
     name: str
@@ -43,8 +45,9 @@ class Runtime(ABC):
 
     @property
     def config_owner(self) -> str:
-        """chown argument for config files (a shell word, evaluated on the host)."""
-        return "postgres:postgres"
+        """chown argument for config files: postgres and its login group (on a docker host
+        that group may have another name: it has the image's gid)."""
+        return "postgres:"
 
     @abstractmethod
     def locations(self) -> dict[str, str]:
@@ -77,8 +80,13 @@ class Runtime(ABC):
     # --- commands (shell) ------------------------------------------------------------
     @property
     @abstractmethod
+    def run_as_postgres(self) -> str:
+        """Shell prefix (for root) running a command as postgres where PostgreSQL runs."""
+
+    @property
     def psql(self) -> str:
         """Runs psql as the database superuser against the local instance."""
+        return f"{self.run_as_postgres} psql -h {SOCKET_DIR} -p {self.port}"
 
     @abstractmethod
     def validate_config(self, candidate: str) -> str:
@@ -95,9 +103,23 @@ class Runtime(ABC):
     def wait_ready(self) -> str:
         """Waits until the server accepts connections, or fails after a timeout."""
 
+    @property
     @abstractmethod
-    def tsdb_psql_lines(self) -> list[str]:
-        """The body of /usr/local/bin/tsdb-psql after PGDATABASE is set."""
+    def pgbackrest_conf_dir(self) -> str:
+        """Host directory of pgbackrest.conf (PostgreSQL's pgBackRest reads it there)."""
+
+    @property
+    @abstractmethod
+    def pgbackrest_log_path(self) -> str: ...
+
+    @abstractmethod
+    def tsdb_pitr_lines(self, stanza: str) -> list[str]:
+        """Body of tsdb-pitr (after `target="$1"`): stop, pgBackRest restore, start, wait."""
+
+    @abstractmethod
+    def tsdb_pg_lines(self) -> list[str]:
+        """The body of /usr/local/bin/tsdb-pg: run a client tool (psql, pg_dump, pg_restore,
+        pgbackrest) as the superuser against the local instance, for root or postgres."""
 
     # --- deploy steps (call pyinfra operations) ----------------------------------------
     @abstractmethod

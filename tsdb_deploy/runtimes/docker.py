@@ -19,7 +19,7 @@ from pyinfra.operations import files, systemd
 from ..operations import packages_installed
 from ..planner.container import shm_size
 from . import docker_ops
-from .base import Runtime
+from .base import SOCKET_DIR, Runtime
 
 PROJECT = "tsdb"
 SERVICE = "timescaledb"
@@ -28,7 +28,6 @@ COMPOSE_FILE = f"{STATE_DIR}/compose.yaml"
 CONTAINER_CONFIG_DIR = "/etc/tsdb"
 VOLUME_MOUNT = "/var/lib/postgresql/data"
 PGDATA = f"{VOLUME_MOUNT}/pgdata"  # a subdirectory: the mount point itself belongs to root
-SOCKET_DIR = "/var/run/postgresql"
 
 
 class DockerRuntime(Runtime):
@@ -64,12 +63,6 @@ class DockerRuntime(Runtime):
         volume = self.settings["data_volume"]
         base = volume if self.volume_is_path else f"/var/lib/docker/volumes/{volume}/_data"
         return f"{base}/pgdata"
-
-    @property
-    def config_owner(self) -> str:
-        # the image's postgres user, whatever its uid; evaluated on the host when needed
-        ids = f"docker run --rm --entrypoint id {shlex.quote(self.image)}"
-        return f'"$({ids} -u postgres):$({ids} -g postgres)"'
 
     def locations(self) -> dict[str, str]:
         return {
@@ -116,8 +109,8 @@ class DockerRuntime(Runtime):
 
     # --- commands --------------------------------------------------------------------
     @property
-    def psql(self) -> str:
-        return f"docker exec -i -u postgres {self.container} psql -h {SOCKET_DIR} -p {self.port}"
+    def run_as_postgres(self) -> str:
+        return f"docker exec -i -u postgres {self.container}"
 
     def _compose(self, *args: str) -> str:
         return shlex.join(["docker", "compose", "-f", COMPOSE_FILE, *args])
@@ -150,11 +143,54 @@ class DockerRuntime(Runtime):
             f"docker logs --tail 20 {self.container} >&2; exit 1"
         )
 
-    def tsdb_psql_lines(self) -> list[str]:
+    @property
+    def pgbackrest_conf_dir(self) -> str:
+        return f"{STATE_DIR}/pgbackrest"
+
+    @property
+    def pgbackrest_log_path(self) -> str:
+        return f"{self.settings['pgbackrest_repo_path']}/log"
+
+    def pgbackrest_mounts(self) -> list[dict]:
+        """The config (read-only) and the repositories, at the same paths as on the host."""
+        if not self.settings["pitr"]:
+            return []
+        mounts = [{"type": "bind", "source": self.pgbackrest_conf_dir,
+                   "target": "/etc/pgbackrest", "read_only": True}]  # fmt: skip
+        for key in ("pgbackrest_repo_path", "pgbackrest_repo2_path"):
+            if self.settings[key]:
+                mounts.append({"type": "bind", "source": self.settings[key],
+                               "target": self.settings[key]})  # fmt: skip
+        return mounts
+
+    def tsdb_pitr_lines(self, stanza: str) -> list[str]:
+        volume = self.settings["data_volume"]
+        mounts = [
+            arg
+            for m in self.pgbackrest_mounts()
+            for arg in (
+                "-v",
+                f"{m['source']}:{m['target']}" + (":ro" if m.get("read_only") else ""),
+            )
+        ]
+        restore = shlex.join([
+            "docker", "run", "--rm", "--user", "postgres", "-v", f"{volume}:{VOLUME_MOUNT}",
+            *mounts, "--entrypoint", "pgbackrest", self.image, f"--stanza={stanza}", "--delta",
+            "--type=time", "--target=TARGET", "--target-action=promote", "restore",
+        ]).replace("--target=TARGET", '"--target=$target"')  # fmt: skip
+        return [
+            self._compose("stop", SERVICE),
+            restore,
+            self._compose("start", SERVICE),
+            self.wait_ready(),
+        ]
+
+    def tsdb_pg_lines(self) -> list[str]:
+        # the host user postgres may run it too: it is in the docker group (see install)
+        env = f"-e PGHOST={SOCKET_DIR} -e PGPORT={self.port} -e PGDATABASE"
         return [
             'tty=""; [ -t 0 ] && [ -t 1 ] && tty="-t"',
-            f"exec docker exec -i $tty -u postgres -e PGDATABASE {self.container} "
-            f'psql -h {SOCKET_DIR} -p {self.port} "$@"',
+            f'exec docker exec -i $tty -u postgres {env} {self.container} "$@"',
         ]
 
     # --- deploy steps ----------------------------------------------------------------
@@ -182,6 +218,14 @@ class DockerRuntime(Runtime):
             ref=self.image,
             archive=self.settings["timescaledb_image_archive"],
         )
+        docker_ops.host_postgres_user(name="Host user postgres (the image's ids)", image=self.image)
+        if self.settings["pitr"]:
+            docker_ops.image_has(
+                name="The image has pgBackRest (for point-in-time recovery)",
+                image=self.image,
+                tool="pgbackrest",
+                hint="use an image that ships it (timescale/timescaledb-ha does) or pitr: false",
+            )
         docker_ops.data_directory(
             name="Data directory initialised",
             image=self.image,
@@ -222,6 +266,7 @@ class DockerRuntime(Runtime):
                     "target": CONTAINER_CONFIG_DIR,
                     "read_only": True,
                 },
+                *self.pgbackrest_mounts(),
             ],
             "healthcheck": {
                 "test": ["CMD", "pg_isready", "-q", "-h", SOCKET_DIR, "-p", str(self.port)],

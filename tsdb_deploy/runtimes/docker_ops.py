@@ -14,6 +14,7 @@ from pyinfra import host, logger
 from pyinfra.api import FileUploadCommand, operation
 from pyinfra.api.exceptions import OperationError
 from pyinfra.facts.files import File, Sha256File
+from pyinfra.facts.server import Command
 from pyinfra.operations import files
 
 from ..facts import DockerContainer, DockerImageId
@@ -168,3 +169,43 @@ def compose_service(
     host.log(f"Updating {container}: {'; '.join(reasons)}", logger.warning)
     yield up
     yield wait_ready
+
+
+@operation(is_idempotent=True)
+def host_postgres_user(image: str):
+    """A host user `postgres` with the image's postgres uid and gid, in the docker group.
+
+    With the same ids, files the container's PostgreSQL reads or writes (config, the
+    pgBackRest repository) and the backups the host's cron jobs write are owned by
+    `postgres` on both sides. The docker group lets the backup jobs reach the container
+    (it is root-equivalent on the host, as running `docker exec` is).
+    """
+    entry = host.get_fact(Command, command="getent passwd postgres; id -nG postgres || true")
+    lines = (entry or "").splitlines()
+    if lines and lines[0].startswith("postgres:") and "docker" in lines[-1].split():
+        host.noop("host user postgres exists, in the docker group")
+        return
+    ids = f"docker run --rm --entrypoint id {shlex.quote(image)}"
+    yield (
+        f"uid=$({ids} -u postgres) && gid=$({ids} -g postgres) || exit 1; "
+        "if id postgres >/dev/null 2>&1; then "
+        '[ "$(id -u postgres)" = "$uid" ] || { echo "host user postgres has uid '
+        "$(id -u postgres) but the image runs PostgreSQL as uid $uid: files would not be "
+        'shared; align them" >&2; exit 1; }; '
+        'else getent group "$gid" >/dev/null || groupadd --system --gid "$gid" postgres; '
+        'useradd --system --uid "$uid" --gid "$gid" --home-dir /var/lib/postgresql '
+        "--no-create-home --shell /usr/sbin/nologin postgres; fi"
+    )
+    yield "usermod -aG docker postgres"
+
+
+@operation(is_idempotent=True)
+def image_has(image: str, tool: str, hint: str):
+    """Refuse, before any config changes, an image that lacks a tool the deploy relies on."""
+    check = f"docker run --rm --entrypoint {tool} {shlex.quote(image)} version"
+    found = host.get_fact(Command, command=f"{check} >/dev/null 2>&1 && echo yes || echo no")
+    if found == "no" and host.get_fact(DockerImageId, ref=image):
+        raise OperationError(f"{image} has no {tool}: {hint}")
+    host.noop(f"{image} has {tool}" if found == "yes" else f"{image} is checked once present")
+    return
+    yield  # an operation is a generator, even one that only checks

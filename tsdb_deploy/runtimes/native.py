@@ -9,7 +9,7 @@ from pyinfra.api.exceptions import PyinfraError
 from pyinfra.operations import files, systemd
 
 from ..operations import packages_installed
-from .base import Runtime
+from .base import SOCKET_DIR, Runtime
 
 # Debian 13 ships PostgreSQL 17 and an Apache-only TimescaleDB build (postgresql-17-timescaledb)
 DISTRO_PACKAGES = {("debian", 13): 17}
@@ -57,8 +57,8 @@ class NativeRuntime(Runtime):
         return f"system.slice/system-postgresql.slice/{self.service}.service"
 
     @property
-    def psql(self) -> str:
-        return f"runuser -u postgres -- psql -p {self.port}"
+    def run_as_postgres(self) -> str:
+        return "runuser -u postgres --"
 
     def validate_config(self, candidate: str) -> str:
         # `postgres -C` reads the whole file with the server's own parser and range checks,
@@ -74,13 +74,30 @@ class NativeRuntime(Runtime):
     def restart(self) -> str:
         return f"systemctl restart {self.service}"
 
-    def tsdb_psql_lines(self) -> list[str]:
-        psql = self.psql.removeprefix("runuser -u postgres -- ")
+    def tsdb_pg_lines(self) -> list[str]:
         return [
-            f'[ "$(id -u)" = 0 ] && exec {self.psql} "$@"',
-            f'[ "$(id -un)" = postgres ] && exec {psql} "$@"',
-            'echo "tsdb-psql: run as root or postgres" >&2',
+            f"export PGHOST={SOCKET_DIR} PGPORT={self.port}",
+            f'[ "$(id -u)" = 0 ] && exec {self.run_as_postgres} "$@"',
+            '[ "$(id -un)" = postgres ] && exec "$@"',
+            'echo "tsdb-pg: run as root or postgres" >&2',
             "exit 1",
+        ]
+
+    @property
+    def pgbackrest_conf_dir(self) -> str:
+        return "/etc/pgbackrest"
+
+    @property
+    def pgbackrest_log_path(self) -> str:
+        return "/var/log/pgbackrest"
+
+    def tsdb_pitr_lines(self, stanza: str) -> list[str]:
+        return [
+            f"systemctl stop {self.service}",
+            f"runuser -u postgres -- pgbackrest --stanza={stanza} --delta --type=time "
+            '"--target=$target" --target-action=promote restore',
+            f"systemctl start {self.service}",
+            self.wait_ready(),
         ]
 
     def wait_ready(self) -> str:
@@ -92,9 +109,13 @@ class NativeRuntime(Runtime):
     # --- install ---------------------------------------------------------------------
     def packages(self) -> list[str]:
         v = self.pg_version
-        if self.settings["package_source"] == "distro":
-            return [f"postgresql-{v}", f"postgresql-{v}-timescaledb", f"postgresql-client-{v}"]
-        return [f"postgresql-{v}", f"timescaledb-2-postgresql-{v}", f"postgresql-client-{v}"]
+        timescaledb = (
+            f"postgresql-{v}-timescaledb"
+            if self.settings["package_source"] == "distro"
+            else f"timescaledb-2-postgresql-{v}"
+        )
+        pitr = ["pgbackrest"] if self.settings["pitr"] else []
+        return [f"postgresql-{v}", timescaledb, f"postgresql-client-{v}", *pitr]
 
     def _check_distro(self) -> tuple[str, str]:
         name, major, codename = self.distribution()
