@@ -1,0 +1,244 @@
+"""The live PostgreSQL server: settings, databases and roles, schema ledger, hypertables,
+pgBackRest."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from dataclasses import dataclass
+
+from pyinfra.api import FactBase
+
+# --- the live PostgreSQL server ----------------------------------------------------------
+
+NOT_RUNNING = "__TSDB_NOT_RUNNING__"
+
+
+@dataclass(frozen=True)
+class LiveSetting:
+    setting: str
+    unit: str | None
+    context: str
+    pending_restart: bool
+
+
+@dataclass(frozen=True)
+class LiveServer:
+    settings: dict[str, LiveSetting]
+    started_at: str
+    auto_conf: tuple[str, ...]  # parameters set by ALTER SYSTEM
+    file_errors: tuple[str, ...]  # postgresql.conf lines the server rejected
+
+    @property
+    def pending_restart(self) -> list[str]:
+        return sorted(n for n, s in self.settings.items() if s.pending_restart)
+
+
+LIVE_SERVER_SQL = """
+SELECT 'S', name, setting, coalesce(unit, ''), context, pending_restart FROM pg_settings
+UNION ALL SELECT 'T', pg_postmaster_start_time()::text, '', '', '', false
+UNION ALL SELECT 'A', name, '', '', '', false FROM pg_file_settings
+  WHERE applied AND sourcefile LIKE '%postgresql.auto.conf'
+UNION ALL SELECT 'E', name, coalesce(sourcefile, '') || ':' || sourceline || ': ' || error,
+  '', '', false FROM pg_file_settings WHERE error IS NOT NULL
+"""
+
+
+def parse_live_server(lines: list[str]) -> LiveServer | None:
+    if not lines or any(line.strip() == NOT_RUNNING for line in lines):
+        return None
+    settings, started, auto, errors = {}, "", [], []
+    for line in lines:
+        parts = line.split("\x1f")
+        kind = parts[0]
+        if kind == "S" and len(parts) == 6:
+            _, name, setting, unit, context, pending = parts
+            settings[name] = LiveSetting(setting, unit or None, context, pending == "t")
+        elif kind == "T":
+            started = parts[1]
+        elif kind == "A":
+            auto.append(parts[1])
+        elif kind == "E":
+            errors.append(f"{parts[1]}: {parts[2]}")
+    return LiveServer(settings, started, tuple(sorted(auto)), tuple(errors))
+
+
+class PostgresServer(FactBase):
+    """pg_settings, postmaster start time and config-file state; None when not running.
+
+    `psql` is the runtime's command that runs psql as the superuser (e.g. runuser ... psql).
+    """
+
+    def command(self, psql: str) -> str:
+        sql = shlex.quote(LIVE_SERVER_SQL)
+        return (
+            f"{psql} -X -A -t -q -v ON_ERROR_STOP=1 -F $'\\x1f' -d postgres -c {sql} 2>/dev/null"
+            f" || echo {NOT_RUNNING}"
+        )
+
+    shell_executable = "bash"  # $'..' quoting
+
+    def process(self, output):
+        return parse_live_server(list(output))
+
+
+@dataclass(frozen=True)
+class DatabaseState:
+    databases: tuple[str, ...]
+    roles: dict[str, str | None]  # role -> stored password verifier (SCRAM), None if no login
+    extensions: dict[str, str]  # in the application database: name -> version
+    timescaledb_license: str | None
+
+
+def parse_database_state(lines: list[str]) -> DatabaseState | None:
+    if not lines or any(line.strip() == NOT_RUNNING for line in lines):
+        return None
+    databases, roles, extensions, license_ = [], {}, {}, None
+    for line in lines:
+        parts = line.split("\x1f")
+        if parts[0] == "D":
+            databases.append(parts[1])
+        elif parts[0] == "R":
+            roles[parts[1]] = parts[2] or None
+        elif parts[0] == "X":
+            extensions[parts[1]] = parts[2]
+        elif parts[0] == "L":
+            license_ = parts[1] or None
+    return DatabaseState(tuple(databases), roles, extensions, license_)
+
+
+class PostgresDatabase(FactBase):
+    """Databases, login roles with their password verifiers, and extensions in `database`."""
+
+    shell_executable = "bash"
+
+    def command(self, psql: str, database: str) -> str:
+        opts = "-X -A -t -q -v ON_ERROR_STOP=1 -F $'\\x1f'"
+        cluster_sql = shlex.quote(
+            "SELECT 'D', datname, '' FROM pg_database WHERE NOT datistemplate "
+            "UNION ALL SELECT 'R', rolname, coalesce(rolpassword, '') FROM pg_authid "
+            "WHERE rolcanlogin"
+        )
+        # the license setting exists only in a database where timescaledb is loaded
+        db_sql = shlex.quote(
+            "SELECT 'X', extname, extversion FROM pg_extension "
+            "UNION ALL SELECT 'L', current_setting('timescaledb.license', true), ''"
+        )
+        db = shlex.quote(database)
+        return (
+            f"{{ {psql} {opts} -d postgres -c {cluster_sql} &&"
+            f" {{ {psql} {opts} -d {db} -c {db_sql} 2>/dev/null || true; }}; }} 2>/dev/null"
+            f" || echo {NOT_RUNNING}"
+        )
+
+    def process(self, output):
+        return parse_database_state(list(output))
+
+
+# --- the schema ----------------------------------------------------------------------------
+
+
+def parse_ledger(lines: list[str]):
+    from ..migrations import Applied
+
+    if any(line.strip() == NOT_RUNNING for line in lines):
+        return None
+    rows = []
+    for line in lines:
+        parts = line.split("\x1f")
+        if len(parts) == 3:
+            rows.append(Applied(int(parts[0]), parts[1], parts[2]))
+    return rows
+
+
+class MigrationLedger(FactBase):
+    """Migrations applied to `database` (empty before the first), None if unreachable."""
+
+    shell_executable = "bash"
+
+    @staticmethod
+    def default():  # pyinfra's value for no output: an empty ledger
+        return []
+
+    def command(self, psql: str, database: str) -> str:
+        sql = shlex.quote(
+            "SELECT version, name, sha256 FROM tsdb_deploy.schema_migrations ORDER BY version"
+        )
+        exists = shlex.quote("SELECT to_regclass('tsdb_deploy.schema_migrations') IS NOT NULL")
+        opts = "-X -A -t -q -v ON_ERROR_STOP=1 -F $'\\x1f'"
+        db = shlex.quote(database)
+        return (
+            f"e=$({psql} {opts} -d {db} -c {exists} 2>/dev/null) || {{ echo {NOT_RUNNING}; "
+            f'exit 0; }}; [ "$e" = t ] && {psql} {opts} -d {db} -c {sql} || true'
+        )
+
+    def process(self, output):
+        return parse_ledger(list(output))
+
+
+def parse_dimensions(lines: list[str]) -> dict[str, dict]:
+    """hypertable -> {"interval": seconds or None, "partitions": n or 0}."""
+    out: dict[str, dict] = {}
+    for line in lines:
+        parts = line.split("\x1f")
+        if len(parts) != 4:
+            continue
+        table, kind, seconds, partitions = parts
+        entry = out.setdefault(table, {"interval": None, "partitions": 0})
+        if kind == "Time":
+            entry["interval"] = int(float(seconds))
+        else:
+            entry["partitions"] = int(partitions)
+    return out
+
+
+class HypertableDimensions(FactBase):
+    """The time and space dimensions of every hypertable in `database`."""
+
+    shell_executable = "bash"
+
+    def command(self, psql: str, database: str) -> str:
+        sql = shlex.quote(
+            "SELECT hypertable_name, dimension_type, "
+            "coalesce(extract(epoch FROM time_interval), 0), coalesce(num_partitions, 0) "
+            "FROM timescaledb_information.dimensions"
+        )
+        opts = "-X -A -t -q -v ON_ERROR_STOP=1 -F $'\\x1f'"
+        return f"{psql} {opts} -d {shlex.quote(database)} -c {sql} 2>/dev/null || true"
+
+    def process(self, output):
+        return parse_dimensions(list(output))
+
+
+# --- pgBackRest --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BackrestStanza:
+    status_code: int  # 0 ok, 1 missing stanza path, 2 no valid backups, ... (pgBackRest info)
+    message: str
+    backups: int
+
+
+def parse_backrest_info(text: str) -> BackrestStanza | None:
+
+    try:
+        (stanza,) = json.loads(text)
+    except (ValueError, TypeError):
+        return None
+    status = stanza.get("status", {})
+    return BackrestStanza(status.get("code", -1), status.get("message", ""),
+                          len(stanza.get("backup", [])))  # fmt: skip
+
+
+class PgbackrestInfo(FactBase):
+    """`pgbackrest info` for one stanza, run where PostgreSQL runs; None if not available."""
+
+    def command(self, run_as_postgres: str, stanza: str) -> str:
+        return (
+            f"{run_as_postgres} pgbackrest --stanza={shlex.quote(stanza)} --output=json info "
+            "2>/dev/null || true"
+        )
+
+    def process(self, output):
+        return parse_backrest_info("\n".join(output))
