@@ -58,10 +58,12 @@ class Target:
             proc.stderr,
         )
 
-    def run(self, *command: str, check: bool = True, env: dict | None = None) -> str:
-        flags = [item for k, v in (env or {}).items() for item in ("-e", f"{k}={v}")]
+    def run(self, *command: str, check: bool = True, stdin: str | None = None) -> str:
         proc = subprocess.run(
-            ["docker", "exec", *flags, self.name, *command], capture_output=True, text=True
+            ["docker", "exec", "-i", self.name, *command],
+            input=stdin,
+            capture_output=True,
+            text=True,
         )
         if check and proc.returncode != 0:
             raise AssertionError(f"{command} failed ({proc.returncode}): {proc.stderr}")

@@ -51,12 +51,13 @@ def test_second_run_changes_nothing(target):
 def test_application_role_logs_in_with_its_password(target):
     """The SCRAM verifier computed by the deploy accepts the secret, and only the secret."""
     secret = (ROOT / PASSWORD_FILE).read_text().strip()
-    connect = ["psql", "-X", "-At", "-h", "127.0.0.1", "-U", "klaviyo", "-d", "klaviyo_analytics"]
-    ok = target.run(*connect, "-c", "SELECT current_user", env={"PGPASSWORD": secret})
-    assert ok.strip() == "klaviyo"
-    denied = target.run(
-        *connect, "-c", "SELECT 1", env={"PGPASSWORD": "wrong-password-123"}, check=False
+    # the password travels on stdin, never on a command line
+    connect = (
+        "read -r PGPASSWORD && export PGPASSWORD && "
+        "psql -X -At -h 127.0.0.1 -U klaviyo -d klaviyo_analytics -c 'SELECT current_user'"
     )
+    assert target.run("sh", "-c", connect, stdin=secret + "\n").strip() == "klaviyo"
+    denied = target.run("sh", "-c", connect, stdin="wrong-password-123\n", check=False)
     assert denied == ""
 
 

@@ -43,3 +43,14 @@ def test_distro_source_refused_where_not_shipped(target):
     assert "package_source 'distro' needs a distribution that ships PostgreSQL 16" in (
         result.output
     )
+
+
+def test_dry_run_plans_dockers_own_repository(target):
+    data = {"docker_source": "upstream", "timescaledb_image": "timescale/timescaledb:2.19.3-pg17"}
+    result = target.deploy(data, dry=True, group="docker")
+    assert result.returncode == 0, result.output[-5000:]
+    changing = [op["name"].split(" | ")[-1] for op in result.plan if op["hosts_with_change"]]
+    for step in ("Docker signing key", "Docker apt repository", "Install Docker",
+                 "Docker daemon configuration", "Compose project"):  # fmt: skip
+        assert step in changing, changing
+    assert target.run("sh", "-c", "command -v docker || echo absent").strip() == "absent"
