@@ -98,3 +98,11 @@ def test_tsdb_psql_installed(host):
     tool = host.file("/usr/local/bin/tsdb-psql")
     assert tool.is_file
     assert tool.mode & 0o111
+
+
+def test_database_is_utf8_with_code_point_collation(deployed):
+    row = deployed.psql(
+        "SELECT pg_encoding_to_char(encoding) || ' ' || datcollate FROM pg_database "
+        "WHERE datname = current_database()"
+    )
+    assert row in ("UTF8 C.UTF-8", "UTF8 C"), row

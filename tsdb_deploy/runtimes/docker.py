@@ -19,7 +19,7 @@ from pyinfra.operations import files, systemd
 from ..operations import packages_installed
 from ..planner.container import shm_size
 from . import docker_ops
-from .base import SOCKET_DIR, Runtime
+from .base import SOCKET_DIR, Runtime, initdb_args
 
 PROJECT = "tsdb"
 SERVICE = "timescaledb"
@@ -231,7 +231,12 @@ class DockerRuntime(Runtime):
             image=self.image,
             volume=self.settings["data_volume"],
             pgdata_on_host=self.data_path_on_host,
-            initdb_args=docker_ops.initdb_args(self.pg_version, self.settings["data_checksums"]),
+            initdb_args=[
+                *initdb_args(self.pg_version, self.settings["data_checksums"]),
+                "--auth-local=peer",
+                "--auth-host=scram-sha-256",
+                "--username=postgres",
+            ],  # fmt: skip
         )
         files.directory(name="Config directory", path=self.config_dir, mode="755")
 

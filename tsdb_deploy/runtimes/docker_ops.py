@@ -106,20 +106,6 @@ def image(ref: str, archive: str | None):
         yield f"docker pull --quiet {shlex.quote(ref)}"
 
 
-def initdb_args(pg_version: int, checksums: bool) -> list[str]:
-    # UTF-8 with C collation: byte-order sorting (fast, stable across libc upgrades); from 17
-    # the builtin provider also gives Unicode-aware character classes without libc.
-    locale = (
-        ["--locale-provider=builtin", "--builtin-locale=C.UTF-8"]
-        if pg_version >= 17
-        else ["--locale=C"]
-    )
-    return [
-        "--encoding=UTF8", *locale, "--auth-local=peer", "--auth-host=scram-sha-256",
-        "--username=postgres", *(["--data-checksums"] if checksums else []),
-    ]  # fmt: skip
-
-
 @operation(is_idempotent=True)
 def data_directory(image: str, volume: str, pgdata_on_host: str, initdb_args: list[str]):
     """An initialised PGDATA on the volume; never touches one that has PG_VERSION."""

@@ -9,7 +9,7 @@ from pyinfra.api.exceptions import PyinfraError
 from pyinfra.operations import files, systemd
 
 from ..operations import packages_installed
-from .base import SOCKET_DIR, Runtime
+from .base import SOCKET_DIR, Runtime, initdb_args
 
 # Debian 13 ships PostgreSQL 17 and an Apache-only TimescaleDB build (postgresql-17-timescaledb)
 DISTRO_PACKAGES = {("debian", 13): 17}
@@ -140,14 +140,12 @@ class NativeRuntime(Runtime):
         # New clusters get data checksums: Debian's postgresql-common reads this drop-in
         # when the package creates the main cluster.
         files.put(
-            name="Cluster creation options (data checksums)",
+            name="Cluster creation options (encoding, collation, data checksums)",
             src=StringIO(
                 "# written by tsdb-deploy: options for clusters that postgresql-common creates\n"
-                + (
-                    "initdb_options = '--data-checksums'\n"
-                    if self.settings["data_checksums"]
-                    else ""
-                )
+                "initdb_options = '"
+                + " ".join(initdb_args(self.pg_version, self.settings["data_checksums"]))
+                + "'\n"
             ),
             dest="/etc/postgresql-common/createcluster.d/50-tsdb-deploy.conf",
             mode="644",
