@@ -8,6 +8,7 @@ reload-or-restart is taken against the server as it is when the step runs.
 from __future__ import annotations
 
 import hashlib
+import json
 import shlex
 from io import StringIO
 from typing import TYPE_CHECKING
@@ -331,3 +332,18 @@ def pgbackrest_ready(runtime: Runtime, stanza: str):
     if not (check or "").endswith("TSDB_CHECK_OK"):
         raise OperationError(f"pgbackrest check failed: {(check or '').strip()[-500:]}")
     host.noop(f"pgBackRest: {info.backups} backups, check passed")
+
+
+@operation(is_idempotent=True)
+def first_backup(tier: str = "daily"):
+    """A new host gets a verified logical backup now, not at the first cron run."""
+    status = host.get_fact(Command, command="tsdb-backup --status --json 2>/dev/null || true")
+    try:
+        tiers = json.loads(status or "")["tiers"]
+    except (ValueError, KeyError):
+        tiers = None  # tsdb-backup not installed yet (planning a new host)
+    if tiers and any(t["verified"] for t in tiers.values()):
+        host.noop("a verified logical backup exists")
+        return
+    host.log(f"Taking the first logical backup ({tier})", logger.info)
+    yield f"runuser -u postgres -- tsdb-backup {tier}"

@@ -281,7 +281,7 @@ _TABLE = [
         "BACKUP_COMPRESSION",
         "str",
         None,
-        "pg_dump --compress spec; None: zstd:3 (PostgreSQL 16+), gzip:6 on 15",
+        "pg_dump --compress spec; None: zstd:3 (PostgreSQL 16+), 6 (gzip) on 15",
     ),
     Setting("pitr", "bool", True, "WAL archiving with pgBackRest for point-in-time recovery"),
     Setting(

@@ -178,10 +178,11 @@ class DockerRuntime(Runtime):
             *mounts, "--entrypoint", "pgbackrest", self.image, f"--stanza={stanza}", "--delta",
             "--type=time", "--target=TARGET", "--target-action=promote", "restore",
         ]).replace("--target=TARGET", '"--target=$target"')  # fmt: skip
+        start = self._compose("start", SERVICE)
         return [
             self._compose("stop", SERVICE),
-            restore,
-            self._compose("start", SERVICE),
+            f'{restore} || {{ rc=$?; [ $rc = "$NO_BACKUP_BEFORE_TARGET" ] && {start}; exit $rc; }}',
+            start,
             self.wait_ready(),
         ]
 

@@ -95,7 +95,8 @@ class NativeRuntime(Runtime):
         return [
             f"systemctl stop {self.service}",
             f"runuser -u postgres -- pgbackrest --stanza={stanza} --delta --type=time "
-            '"--target=$target" --target-action=promote restore',
+            '"--target=$target" --target-action=promote restore || { rc=$?; '
+            f'[ $rc = "$NO_BACKUP_BEFORE_TARGET" ] && systemctl start {self.service}; exit $rc; }}',
             f"systemctl start {self.service}",
             self.wait_ready(),
         ]
