@@ -151,6 +151,27 @@ def test_a_failing_migration_rolls_back_and_stops(target, tmp_path):
     assert target.psql("SELECT to_regclass('never_created') IS NULL") == "t"
 
 
+def test_two_deploys_racing_serialise_on_the_advisory_lock(target, tmp_path):
+    slow = {
+        "0006_slow.sql": "-- 0006_slow: takes a while, so two deploys overlap\n"
+        'SET ROLE :"app_user";\nSELECT pg_sleep(4);\nCREATE TABLE race_probe (i int);\n'
+    }
+    project = project_copy(tmp_path, extra=slow)
+    inventory = target.workdir / "sandbox.py"
+    inventory.write_text(f"native = [{target.test_host.pyinfra_name!r}]\n")
+    env = {"PYTHONPATH": str(project), "PATH": "/usr/bin:/bin:/usr/sbin:/sbin"}
+    command = [sys.executable, "-m", "pyinfra", "-y", str(inventory), "deploy.py"]
+    runs = [
+        subprocess.Popen(command, cwd=project, env=env, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True)
+        for _ in range(2)
+    ]  # fmt: skip
+    outputs = [run.communicate(timeout=600)[0] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], outputs[0][-3000:] + outputs[1][-3000:]
+    assert ledger(target).count("0006_slow") == 1
+    assert target.psql("SELECT to_regclass('race_probe') IS NOT NULL") == "t"
+
+
 def test_aggregates_equal_a_direct_group_by(target):
     target.psql("SELECT refresh_klaviyo_aggregated_metrics(now() - INTERVAL '1 year', now())")
     expected = (
