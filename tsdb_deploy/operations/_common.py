@@ -1,0 +1,40 @@
+"""Helpers the operations share."""
+
+from __future__ import annotations
+
+import hashlib
+import shlex
+from io import StringIO
+from typing import TYPE_CHECKING
+
+from pyinfra import host, logger, state
+from pyinfra.api import FileUploadCommand
+from pyinfra.facts.files import FileContents
+from pyinfra.operations.util.files import generate_color_diff
+
+if TYPE_CHECKING:  # runtimes use these operations; import the type only for checkers
+    from ..runtimes import Runtime
+
+
+def sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def show_diff(path: str, text: str) -> None:
+    if not state.config.DIFF:
+        return
+    current = host.get_fact(FileContents, path=path) or []
+    host.log(f"Will modify {path}", logger.info)
+    for line in generate_color_diff([line + "\n" for line in current], text.splitlines(True)):
+        logger.info("  %s", line)
+
+
+def psql_file(runtime: Runtime, database: str, sql: str, remote_path: str, args: str = ""):
+    """Run SQL from an uploaded 0600 file, so no value appears in a process list."""
+    yield FileUploadCommand(StringIO(sql), remote_path)
+    yield f"chmod 600 {remote_path}"
+    # root opens the file and hands it to psql on stdin: it stays readable by root only
+    yield (
+        f"{runtime.psql} -X -q -v ON_ERROR_STOP=1 {args} -d {shlex.quote(database)} "
+        f"< {remote_path}; rc=$?; rm -f {remote_path}; exit $rc"
+    )

@@ -1,0 +1,118 @@
+"""The schema: migrations, the chunk interval, the scheduled maintenance."""
+
+from __future__ import annotations
+
+import shlex
+from io import StringIO
+from typing import TYPE_CHECKING
+
+from pyinfra import host, logger, state
+from pyinfra.api import FileUploadCommand, operation
+from pyinfra.api.exceptions import OperationError
+from pyinfra.facts.files import Sha256File
+
+from .. import migrations as migrations_module
+from ..facts import (
+    HypertableDimensions,
+    MigrationLedger,
+    PostgresDatabase,
+)
+from ..planner.chunks import interval_seconds
+from ..render import cron_file
+from ._common import psql_file, sha256
+
+if TYPE_CHECKING:  # runtimes use these operations; import the type only for checkers
+    from ..runtimes import Runtime
+
+
+@operation(is_idempotent=True)
+def schema_migrations(
+    runtime: Runtime, database: str, migrations: list, variables: dict, applied_by: str
+):
+    """Apply the pending migrations of sql/, each in its own transaction, in order.
+
+    The ledger is read first: a changed applied migration is refused before anything runs. A
+    failing migration rolls back, stops the deploy with psql's error, and leaves later
+    migrations unapplied and the ledger as it was.
+    """
+    applied = host.get_fact(MigrationLedger, psql=runtime.psql, database=database)
+    if applied is None:
+        if state.is_executing:
+            raise OperationError(f"cannot read the migration ledger of {database}")
+        applied = []  # planning a host whose database does not exist yet
+    try:
+        todo = migrations_module.pending(migrations, applied)
+    except migrations_module.MigrationError as exc:
+        raise OperationError(str(exc)) from None
+    if not todo:
+        host.noop(f"all {len(migrations)} migrations applied, checksums match the files")
+        return
+    host.log(f"Applying migrations: {', '.join(m.name for m in todo)}", logger.info)
+    args = migrations_module.psql_variables(variables)
+    for migration in todo:
+        yield from psql_file(
+            runtime,
+            database,
+            migrations_module.script(migration, applied_by),
+            f"/root/.tsdb-deploy-{migration.name}.sql",
+            args,
+        )
+
+
+@operation(is_idempotent=True)
+def chunk_time_interval(runtime: Runtime, database: str, table: str, interval: str):
+    """New chunks of `table` get the planned interval (existing chunks keep theirs)."""
+    dimensions = host.get_fact(HypertableDimensions, psql=runtime.psql, database=database)
+    current = (dimensions or {}).get(table, {}).get("interval")
+    wanted = interval_seconds(interval)
+    if current is None:
+        host.noop(f"{table} is not a hypertable yet: its migration creates it with {interval}")
+        return
+    if current == wanted:
+        host.noop(f"{table} chunks span {interval}")
+        return
+    host.log(f"{table}: chunk interval {current}s -> {interval} for new chunks", logger.info)
+    sql = f"SELECT set_chunk_time_interval('{table}', INTERVAL '{interval}')"
+    yield (
+        f"{runtime.psql} -X -q -v ON_ERROR_STOP=1 -d {shlex.quote(database)} -c " + shlex.quote(sql)
+    )
+
+
+MAINTENANCE_CRON = "/etc/cron.d/tsdb-maintenance"
+
+
+def maintenance_cron_text(minute: int = 7) -> str:
+    job = (
+        f"{minute} * * * * postgres tsdb-psql -X -q -At -c 'SELECT klaviyo_run_maintenance()' "
+        "2>&1 | logger -t tsdb-maintenance"
+    )
+    return cron_file(
+        "the Apache-only TimescaleDB build cannot schedule jobs, so cron runs the aggregate "
+        "refresh and retention (klaviyo_run_maintenance) hourly",
+        [job],
+    )
+
+
+@operation(is_idempotent=True)
+def maintenance_schedule(runtime: Runtime, database: str):
+    """Where TimescaleDB cannot schedule (Apache build), cron runs the maintenance hourly;
+    where it can (Community build, its own policies), no cron job."""
+    current = host.get_fact(PostgresDatabase, psql=runtime.psql, database=database)
+    license_ = current.timescaledb_license if current else None
+    if license_ is None:
+        host.noop("decided once TimescaleDB is installed (by its license)")
+        return
+    text = maintenance_cron_text()
+    present = host.get_fact(Sha256File, path=MAINTENANCE_CRON)
+    if license_ == "apache":
+        if present == sha256(text):
+            host.noop("apache build: cron runs the aggregate refresh and retention hourly")
+            return
+        host.log("apache build: no compression; retention and aggregates by cron", logger.info)
+        yield FileUploadCommand(StringIO(text), MAINTENANCE_CRON)
+        yield f"chmod 644 {MAINTENANCE_CRON}"
+    elif present:
+        host.log("timescale build: its own policies run; removing the cron job", logger.info)
+        yield f"rm -f {MAINTENANCE_CRON}"
+    else:
+        host.noop("timescale build: compression, retention and aggregates run as its jobs")
