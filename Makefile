@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: sandbox sandbox-down test unit lint venv molecule
+.PHONY: sandbox sandbox-down test unit lint venv molecule bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,12 @@ unit: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+## The benchmark (a benchmark, not a test): variants A-D, ingest, queries, physical limits,
+## deploy time; results, report and charts in bench/results/. ARGS="--events 1000000" etc.
+bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/tsdb-deploy bench $(ARGS)
 
 ## The molecule scenario: create, converge, idempotence, verify, destroy.
 molecule: $(STAMP)

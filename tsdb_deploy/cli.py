@@ -1,7 +1,8 @@
-"""tsdb-deploy: the planner on the command line, and the local sandbox.
+"""tsdb-deploy: the planner on the command line, the local sandbox, the benchmark.
 
 tsdb-deploy plan --memory 8GiB --cpus 4 --storage ssd [--format conf|json] ...
 tsdb-deploy sandbox up|down|summary
+tsdb-deploy bench [--tiny] [--events N] ...
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("conf", "json"), default="conf")
     s = commands.add_parser("sandbox", help="local test hosts: up, down, summary")
     s.add_argument("action", choices=("up", "down", "summary"))
+    commands.add_parser("bench", help="the benchmark: tsdb-deploy bench --help")
     return parser
 
 
@@ -103,6 +105,11 @@ def _plan_command(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["bench"]:  # its own options: handed over whole
+        from .bench import main as bench
+
+        return bench(argv[1:])
     args = _parser().parse_args(argv)
     try:
         if args.command == "plan":

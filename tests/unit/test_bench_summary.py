@@ -1,0 +1,128 @@
+"""From raw rounds to medians, percentiles, ratios, goal checks and a well-formed report."""
+
+import json
+
+import pytest
+
+from tsdb_deploy.bench import report, summary
+from tsdb_deploy.bench.queries import QUERY_TITLES
+
+SPEED = {"A": 1.0, "B": 1.5, "C": 1.6, "D": 4.0}  # ingest rate multiples
+LATENCY = {"A": 10.0, "B": 8.0, "C": 7.9, "D": 2.0}  # query ms
+
+
+def _load(variant, method, writers, round_no):
+    rate = 1000 * SPEED[variant] * writers * (1 + 0.01 * round_no)
+    rows = 10_000
+    return {
+        "method": method, "writers": writers, "rows": rows, "seconds": rows / rate,
+        "rows_per_s": rate, "client_cpu_s": 0.1, "server_cpu_s": rows / rate,
+        "wal": {"lsn": 2_000_000, "records": 10_000, "fpi": 100, "bytes": 2_000_000},
+    }  # fmt: skip
+
+
+def synthetic_results(rounds=2):
+    runs = []
+    for r in range(rounds):
+        for v in summary.VARIANTS:
+            samples = [LATENCY[v] * (1 + i / 20) for i in range(20)]
+            runs.append({
+                "round": r + 1, "variant": v, "schema_s": 1.0, "aggregates_s": 2.0,
+                "vacuum_s": 3.0,
+                "ingest": [_load(v, m, w, r) for m in ("copy", "insert") for w in (1, 2)],
+                "sizes": {"rows": 40_000, "chunks": 4, "table_bytes": 8e6, "toast_bytes": 0,
+                          "index_bytes": 4e6, "total_bytes": 12e6,
+                          "indexes": {"klaviyo_events_pkey": 2e6, "idx_x": 2e6}},
+                "warm": {q: samples for q in QUERY_TITLES},
+                "cold": {q: [x * 5 for x in samples[:3]] for q in QUERY_TITLES},
+            })  # fmt: skip
+    show = {"shared_buffers": "2GB", "fsync": "on"}
+    single = {
+        "seconds": 10.0,
+        "totals": {"success": 0, "no_change": 20, "error": 0},
+        "commands": None,
+    }
+    return {
+        "meta": {
+            "started": "s", "finished": "f", "seconds": 600, "command": "python -m x",
+            "rounds": rounds, "repeat": 20, "cold_repeat": 3, "writers_max": 2,
+            "workload": {"spec": {"seed": 1, "events": 40_000, "profiles": 10,
+                                  "batch_rows": 500},
+                         "events_per_day": 222, "mean_properties_bytes": 250,
+                         "mean_raw_data_bytes": 350},
+            "hardware": {"machine": "2 CPUs", "host_memory": "8.0 GiB", "host_cpus": 2},
+            "server_version": "PostgreSQL 17", "timescaledb": "2.19.3", "license": "apache",
+            "cold_cache": "restart", "d_chunk_interval": "30 days", "variant_switch": "ALTER",
+            "other_containers_at_start": [], "other_containers_at_end": ["x"],
+        },
+        "variants": {v: {"title": f"variant {v}", "show": show} for v in summary.VARIANTS},
+        "rounds": runs,
+        "explain": {v: {q: ["idx_x"] for q in QUERY_TITLES} for v in summary.VARIANTS},
+        "physical": {
+            "disk": {"mb_per_s": 500.0, "flags": "oflag=direct"},
+            "per_row": {v: {"heap": 200, "indexes": {"idx_x": 50}, "all_indexes": 100,
+                            "wal": 200, "wal_fpi_per_row": 0.01} for v in summary.VARIANTS},
+            "bounds": {v: {"disk_bound_rows_per_s": 1e6, "of_disk_bound": 0.01,
+                           "cpu_bound_rows_per_s": 2e4, "of_cpu_bound": 0.5}
+                       for v in summary.VARIANTS},
+            "index_costs": {
+                "slice_rows": 1000, "writers": 2, "baseline_rows_per_s": [100.0, 110.0],
+                "rounds": 1, "noise": 0.1,
+                "indexes": [{"index": "idx_x", "rows_per_s_without": 150.0,
+                             "ingest_gain_without": 0.43,
+                             "queries": {"series_hour_30d": {"with_ms": 1.0,
+                                                             "without_ms": 9.0}}}],
+                "documents_extras": [{"change": "covering", "rows_per_s": 80.0,
+                                      "ingest_change": -0.24}],
+            },
+        },
+        "deploy": {"single": {"fresh": single, "no_change": single,
+                              "no_change_debug": {**single, "commands": {"exec": 40, "cp": 2}}},
+                   "many": {"converge_all": {**single, "hosts": 8},
+                            "no_change": {1: single, 4: single, 8: single}}},
+    }  # fmt: skip
+
+
+def test_percentile_interpolates_between_ranks():
+    assert summary.percentile([1, 2, 3, 4], 0.5) == 2.5
+    assert summary.percentile(list(range(101)), 0.95) == 95
+    assert summary.percentile([7], 0.95) == 7
+
+
+def test_medians_ratios_and_goals():
+    s = summary.summarise(synthetic_results())
+    assert s["ingest"]["D"]["copy x2"]["rows_per_s"] == pytest.approx(8000 * 1.005)
+    assert s["ratios"]["D/A"]["ingest"]["copy x1"] == pytest.approx(4.0)
+    assert s["ratios"]["C/B"]["query_p95"]["warm"]["series_hour_30d"] == pytest.approx(7.9 / 8)
+    goals = {g["goal"]: g["met"] for g in s["goals"]}
+    assert goals["D vs A: ingest copy x2 at least 2x (D's ingest path)"]
+    assert goals["D vs A: profile_timeline p95 (warm) at least 60% lower"]  # 2 vs 10 ms
+    assert all(met for goal, met in goals.items() if goal.startswith("C vs B"))
+
+
+def test_a_loss_beyond_noise_is_reported():
+    results = synthetic_results()
+    for run in results["rounds"]:
+        if run["variant"] == "C":
+            run["warm"]["profile_timeline"] = [x * 2 for x in run["warm"]["profile_timeline"]]
+    goals = {g["goal"]: g for g in summary.summarise(results)["goals"]}
+    lost = goals["C vs B: profile_timeline p95 (warm) not higher beyond noise (5%)"]
+    assert not lost["met"] and lost["ratio"] > 1.9
+
+
+def test_report_files_are_well_formed(tmp_path):
+    results = synthetic_results()
+    report.write(results, tmp_path)
+    data = json.loads((tmp_path / "results.json").read_text())
+    assert set(data["summary"]) == {"ingest", "queries", "ratios", "goals"}
+    text = (tmp_path / "report.md").read_text()
+    for heading in ("## Summary", "### Ingest", "### Queries, warm cache", "### Goals",
+                    "## Physical limits", "#### Per-index cost", "## The deploy"):  # fmt: skip
+        assert heading in text
+    for line in text.splitlines():
+        if line.startswith("|"):
+            assert line.endswith("|"), line
+    assert (tmp_path / "summary.md").read_text() in text
+    for png in ("ingest.png", "query_p95.png", "deploy.png"):
+        if f"![{png}]" in text:
+            assert (tmp_path / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -1,0 +1,109 @@
+"""Variants A-D: what each configures, and how the server is switched between them."""
+
+import pytest
+
+from tsdb_deploy.bench import agent, documents, schemas, variants, workload
+from tsdb_deploy.bench.host import BenchError
+from tsdb_deploy.planner import Hardware
+from tsdb_deploy.units import GIB
+
+HW = Hardware(memory_bytes=8 * GIB, cpus=2, storage="ssd", data_disk_bytes=250 * GIB)
+
+
+class FakeHost:
+    """Records SQL; answers the queries variants.apply makes."""
+
+    def __init__(self):
+        self.sql, self.restarts = [], 0
+
+    def psql(self, sql, db="postgres"):
+        self.sql.append(sql)
+        return ""
+
+    def restart(self):
+        self.restarts += 1
+
+    def json_query(self, sql, db="postgres"):
+        return [{"name": "shared_buffers", "value": "2GB"}]
+
+
+def test_four_variants_two_schemas():
+    vs, the_plan = variants.build(HW)
+    assert [(v.key, v.schema, v.db) for v in vs] == [
+        ("A", "documents", "bench_a"), ("B", "documents", "bench_b"),
+        ("C", "documents", "bench_c"), ("D", "project", "bench_d"),
+    ]  # fmt: skip
+    a, b, c, d = vs
+    assert a.config == {"shared_preload_libraries": "timescaledb"}
+    assert b.config["work_mem"] == "10485kB"
+    assert c.config == d.config
+    assert c.config["shared_buffers"] == the_plan.parameters["shared_buffers"].text
+    assert c.config["shared_preload_libraries"] == "timescaledb,pg_stat_statements"
+    assert "listen_addresses" not in c.config and "port" not in c.config
+
+
+def test_durability_stays_on_in_every_variant():
+    vs, _ = variants.build(HW)
+    for v in vs:
+        for name in variants.DURABILITY:
+            assert v.config.get(name, "on") == "on", (v.key, name)
+
+
+def test_apply_sets_every_key_stock_where_unset_and_restarts():
+    vs, _ = variants.build(HW)
+    keys = variants.all_keys(vs)
+    stock = {k: "0" for k in keys} | {"shared_preload_libraries": ""}
+    host = FakeHost()
+    variants.apply(host, vs[0], keys, stock)
+    assert host.sql[0] == "ALTER SYSTEM RESET ALL"
+    sets = [s for s in host.sql if s.startswith("ALTER SYSTEM SET")]
+    assert len(sets) == len(keys)
+    assert "ALTER SYSTEM SET \"work_mem\" = '0'" in sets
+    assert host.restarts == 1
+    host = FakeHost()
+    variants.apply(host, vs[2], keys, stock)
+    assert (
+        "ALTER SYSTEM SET \"shared_preload_libraries\" = 'timescaledb', 'pg_stat_statements'"
+        in host.sql
+    )
+
+
+def test_a_variant_left_pending_a_restart_is_an_error():
+    vs, _ = variants.build(HW)
+    keys = variants.all_keys(vs)
+
+    class Pending(FakeHost):
+        def psql(self, sql, db="postgres"):
+            return "shared_buffers" if "pending_restart" in sql else ""
+
+    with pytest.raises(BenchError, match="pending a restart"):
+        variants.apply(Pending(), vs[1], keys, dict.fromkeys(keys, "0"))
+
+
+def test_documents_schema_keeps_their_choices_and_marks_each_fix():
+    sql = documents.SQL
+    assert "PRIMARY KEY (id, timestamp, metric_id)  -- FIX" in sql
+    assert "number_partitions => 4" in sql
+    assert "INCLUDE (value, properties)" in sql
+    assert "REFERENCES klaviyo_profiles(id)" in sql
+    assert "NOW()" not in sql.replace("NOW() - INTERVAL '30 days' is rejected", "")
+    assert "SELECT add_compression_policy" not in sql
+
+
+def test_project_variables_size_the_chunk_for_the_workload():
+    small = schemas.project_variables(workload.spec_for(1_000_000, 10), 2 * GIB)
+    assert small["chunk_interval"] == "30 days"
+    assert small["space_partitions"] == "0"
+    big = schemas.project_variables(workload.spec_for(100_000_000, 10), 2 * GIB)
+    assert big["chunk_interval"] == "7 days"
+
+
+def test_explain_collects_every_index_a_plan_scans():
+    plan = {"Plan": {"Plans": [
+        {"Index Name": "_hyper_1_3_chunk_idx_klaviyo_events_metric_timestamp"},
+        {"Index Name": "3_7_klaviyo_events_pkey", "Plans": []},
+    ]}}  # fmt: skip
+    assert sorted(agent._index_names(plan["Plan"])) == [
+        "3_7_klaviyo_events_pkey",
+        "_hyper_1_3_chunk_idx_klaviyo_events_metric_timestamp",
+    ]

@@ -1,0 +1,123 @@
+"""The dashboard's queries (the same SQL on every variant), timed warm and cold.
+
+Warm: after one untimed pass over every parameter set, each query repeated, interleaved with
+the others. Cold: for each sample PostgreSQL is stopped, the host's page cache evicted
+(host.drop_caches says how, and whether it could), PostgreSQL started, and one query run on a
+fresh connection; so a cold sample pays for disk reads, an empty shared_buffers and cold
+catalog caches. (--cold-method evict empties shared_buffers in place instead of restarting:
+the same state, for runs that cannot afford a restart per sample, such as the test suite's.)
+Time windows end at the data's END, not now(), so every run reads the same rows.
+"""
+
+from __future__ import annotations
+
+import json
+
+from . import workload
+from .host import DATA_DIR, BenchHost
+from .variants import Variant
+
+END = f"'{workload.END.isoformat()}'::timestamptz"
+QUERY_TITLES = {
+    "series_hour_30d": "metric series by hour, 30 days",
+    "series_day_30d": "metric series by day, 30 days",
+    "profile_timeline": "a profile's timeline (last 50)",
+    "high_value_7d": "top high-value events, 7 days",
+    "json_containment_30d": "JSON property containment, 30 days",
+    "events_per_metric_90d": "events per metric, 90 days",
+    "recent_aggregates": "recent aggregated metrics (hourly, 30 days)",
+}
+
+
+def _since(days: int) -> str:
+    return f'"timestamp" >= {END} - INTERVAL \'{days} days\' AND "timestamp" < {END}'
+
+
+def definitions(params: dict[str, list[str]]) -> list[dict]:
+    """[{name, sql: [one statement per parameter set]}], in QUERY_TITLES order."""
+
+    def series(bucket: str) -> list[str]:
+        return [
+            f"SELECT time_bucket('{bucket}', \"timestamp\") AS bucket, count(*), sum(value) "
+            f"FROM klaviyo_events WHERE metric_id = '{m}' AND {_since(30)} "
+            "GROUP BY bucket ORDER BY bucket"
+            for m in params["metric"]
+        ]
+
+    queries = {
+        "series_hour_30d": series("1 hour"),
+        "series_day_30d": series("1 day"),
+        "profile_timeline": [
+            'SELECT id, metric_id, "timestamp", value, properties FROM klaviyo_events '
+            f"WHERE profile_id = '{p}' ORDER BY \"timestamp\" DESC LIMIT 50"
+            for p in params["profile"]
+        ],
+        "high_value_7d": [
+            'SELECT id, metric_id, profile_id, value, "timestamp" FROM klaviyo_events '
+            f"WHERE value > 0 AND {_since(7)} ORDER BY value DESC LIMIT 20"
+        ],
+        "json_containment_30d": [
+            "SELECT count(*), sum(value) FROM klaviyo_events "
+            f"WHERE properties @> '{json.dumps({'Campaign Name': c})}' AND {_since(30)}"
+            for c in params["campaign"]
+        ],
+        "events_per_metric_90d": [
+            f"SELECT metric_id, count(*) FROM klaviyo_events WHERE {_since(90)} "
+            "GROUP BY metric_id ORDER BY 2 DESC"
+        ],
+        "recent_aggregates": [
+            "SELECT time_bucket, count, sum_value, min_value, max_value, avg_value "
+            f"FROM klaviyo_aggregated_metrics WHERE metric_id = '{m}' AND bucket_size = '1 hour' "
+            f"AND time_bucket >= {END} - INTERVAL '30 days' AND time_bucket < {END} "
+            "ORDER BY time_bucket DESC"
+            for m in params["metric"]
+        ],
+    }
+    return [{"name": name, "sql": queries[name]} for name in QUERY_TITLES]
+
+
+def _spec_file(host: BenchHost, name: str, queries: list[dict], setup=()) -> str:
+    path = f"{DATA_DIR}/{name}.json"
+    host.put(json.dumps({"queries": queries, "setup": list(setup)}), path)
+    return path
+
+
+def warm(host: BenchHost, variant: Variant, queries: list[dict], repeat: int, setup=()):
+    """{query: [ms]} with the cache warmed by one untimed pass first."""
+    spec = _spec_file(host, "queries-warm", queries, setup)
+    return host.agent(
+        "query", "--db", variant.db, "--spec", spec, "--repeat", str(repeat), "--warmup"
+    )
+
+
+def cold(
+    host: BenchHost, variant: Variant, queries: list[dict], repeat: int, method: str, progress
+):
+    """{query: [ms]}, every sample on a fresh connection after emptying shared_buffers
+    ('restart': PostgreSQL stopped and started; 'evict': every buffer evicted in place, the
+    same state without the restart's seconds) and dropping the page cache; how the page
+    cache was dropped ('cgroup' or 'none'); and the page cache left after each drop (bytes,
+    the evidence that it worked)."""
+    timings: dict[str, list[float]] = {q["name"]: [] for q in queries}
+    how, left = set(), []
+    for r in range(repeat):
+        for q in queries:
+            if method == "restart":
+                host.stop()
+                how.add(host.drop_caches())
+                left.append(host.page_cache_bytes())
+                host.start()
+            else:
+                host.evict_buffers()
+                how.add(host.drop_caches())
+                left.append(host.page_cache_bytes())
+            spec = _spec_file(host, "queries-cold", [q])
+            sample = host.agent("query", "--db", variant.db, "--spec", spec, "--offset", str(r))
+            timings[q["name"]] += sample[q["name"]]
+            progress(f"{variant.key} cold {q['name']}")
+    return timings, how, left
+
+
+def explain(host: BenchHost, variant: Variant, queries: list[dict]) -> dict[str, list[str]]:
+    spec = _spec_file(host, "queries-explain", queries)
+    return host.agent("explain", "--db", variant.db, "--spec", spec)

@@ -1,0 +1,314 @@
+"""results.json and report.md (and the charts) under the output directory."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from . import charts, summary
+from .queries import QUERY_TITLES
+
+
+def write_json(results: dict, out: Path) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "results.json"
+    path.write_text(json.dumps(results, indent=1, sort_keys=True, default=str) + "\n")
+    return path
+
+
+def _table(header: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _ms(value: float) -> str:
+    return f"{value:,.1f}" if value < 100 else f"{value:,.0f}"
+
+
+def _x(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def tables(results: dict, s: dict) -> str:
+    """The summary tables alone: ingest, queries, goals (also pasted into reports)."""
+    variants = [v for v in summary.VARIANTS if v in s["ingest"]]
+    ratios = [k for k in ("C/B", "D/A", "D/B") if k in s["ratios"]]
+    labels = list(next(iter(s["ingest"].values())))
+    ingest_rows = []
+    for label in labels:
+        row = [label] + [f"{s['ingest'][v][label]['rows_per_s']:,.0f}" for v in variants]
+        row += [_x(s["ratios"][k]["ingest"][label]) for k in ratios]
+        shares = [s["ingest"][v][label]["client_cores"] for v in variants]
+        row.append(f"{max(shares):.2f} cores")
+        ingest_rows.append(row)
+    parts = [
+        "### Ingest (events rows/s, median over rounds)",
+        _table(["config"] + variants + ratios + ["client CPU (max)"], ingest_rows),
+    ]
+    for mode in ("warm", "cold"):
+        rows = []
+        for q, title in QUERY_TITLES.items():
+            cells = [title]
+            for v in variants:
+                m = s["queries"][v][q][mode]
+                cells.append(f"{_ms(m['p50'])} / {_ms(m['p95'])}")
+            cells += [_x(s["ratios"][k]["query_p95"][mode][q]) for k in ratios]
+            rows.append(cells)
+        header = ["query (p50 / p95 ms)"] + variants + [f"{k} p95" for k in ratios]
+        parts += [f"### Queries, {mode} cache", _table(header, rows)]
+    goal_rows = [
+        [g["goal"], g["measured"], "met" if g["met"] else "**NOT met**"] for g in s["goals"]
+    ]
+    parts += ["### Goals", _table(["goal", "measured", ""], goal_rows)]
+    return "\n\n".join(parts) + "\n"
+
+
+def _meta_section(results: dict) -> str:
+    m = results["meta"]
+    hw = m["hardware"]
+    size = m["workload"]
+    return "\n".join(
+        [
+            f"Run {m['started']} .. {m['finished']} ({m['seconds'] / 60:.0f} min), "
+            f"`{m['command']}`.",
+            "",
+            f"- Machine: {hw['machine']}. Bench host: Debian 13 test host (container running "
+            f"systemd), {hw['host_memory']} memory, {hw['host_cpus']} CPUs; {m['server_version']}, "
+            f"TimescaleDB {m['timescaledb']} ({m['license']} license).",
+            f"- Data disk: {results['physical']['disk']['mb_per_s']:,.0f} MB/s sequential write "
+            f"(dd {results['physical']['disk']['flags']}).",
+            f"- Workload (seed {size['spec']['seed']}): {size['spec']['events']:,} events over 180 "
+            f"days ({size['events_per_day']:,}/day), {size['spec']['profiles']:,} profiles, 50 "
+            f"metrics; properties {size['mean_properties_bytes']} B and raw_data "
+            f"{size['mean_raw_data_bytes']} B on average; batches of "
+            f"{size['spec']['batch_rows']:,} rows (COPY: one batch per transaction; INSERT: 5 "
+            "multi-row statements per batch, each its own transaction).",
+            f"- {m['rounds']} round(s) of A B C D, interleaved; each variant switch is "
+            f"{m['variant_switch']}; warm queries repeated {m['repeat']}x per round after an "
+            f"untimed pass, cold {m['cold_repeat']}x per round.",
+            f"- Cold cache: {m['cold_cache']}",
+            "- Other containers on the machine (sharing its CPUs and disk): at start "
+            f"{', '.join(m['other_containers_at_start']) or 'none'}; at end "
+            f"{', '.join(m['other_containers_at_end']) or 'none'}.",
+            f"- D's chunk interval: {m['d_chunk_interval']} (planner/chunks.py for "
+            f"{size['events_per_day']:,} events/day); A-C: the documents' 7 days x 4 space "
+            "partitions.",
+        ]
+    )
+
+
+def _config_section(results: dict) -> str:
+    variants = results["variants"]
+    names = sorted({n for v in variants.values() for n in v["show"]})
+    rows = [[n] + [variants[k]["show"].get(n, "") for k in summary.VARIANTS] for n in names]
+    titles = [f"{k}: {variants[k]['title']}" for k in summary.VARIANTS]
+    return "\n".join(titles) + "\n\n" + _table(["parameter"] + list(summary.VARIANTS), rows)
+
+
+def _physical_section(results: dict) -> str:
+    p = results["physical"]
+    rows = []
+    for v, row in p["per_row"].items():
+        b = p["bounds"][v]
+        rows.append(
+            [
+                v,
+                f"{row['heap']:.0f}",
+                f"{row['all_indexes']:.0f}",
+                f"{row['wal']:.0f}",
+                f"{row['wal_fpi_per_row']:.2f}",
+                f"{b['disk_bound_rows_per_s']:,.0f}",
+                f"{b['of_disk_bound']:.0%}",
+                f"{b['cpu_bound_rows_per_s']:,.0f}",
+                f"{b['of_cpu_bound']:.0%}" if b["of_cpu_bound"] is not None else "-",
+            ]
+        )
+    per_index = []
+    for v, row in p["per_row"].items():
+        for name, b in row["indexes"].items():
+            per_index.append([v, name, f"{b:.0f}"])
+    costs = p.get("index_costs")
+    parts = [
+        f"Bounds for the COPY x{results['meta']['writers_max']} configuration of the last round. "
+        "Bytes written per row = WAL + heap + indexes (each row reaches the disk in WAL, then in "
+        "its relation at checkpoint). CPU bound = rows per server CPU-second x CPUs the writers "
+        "can keep busy (one core per stream).",
+        "",
+        _table(
+            [
+                "variant",
+                "heap B/row",
+                "indexes B/row",
+                "WAL B/row",
+                "full-page images/row",
+                "disk-bound rows/s",
+                "reached",
+                "CPU-bound rows/s",
+                "reached",
+            ],
+            rows,
+        ),
+        "",
+        "Index sizes per row:",
+        "",
+        _table(["variant", "index", "B/row"], per_index),
+    ]
+    if costs:
+        rows = []
+        for entry in costs["indexes"]:
+            gains = "; ".join(
+                f"{QUERY_TITLES[q]}: {t['with_ms']:.1f} ms with, {t['without_ms']:.1f} ms without"
+                for q, t in entry["queries"].items()
+            )
+            rows.append(
+                [
+                    entry["index"],
+                    f"{entry['rows_per_s_without']:,.0f}",
+                    f"{entry['ingest_gain_without']:+.0%}",
+                    gains or "no dashboard query",
+                ]
+            )
+        base = ", ".join(f"{r:,.0f}" for r in costs["baseline_rows_per_s"])
+        parts += [
+            "",
+            f"#### Per-index cost (this project's schema; {costs['slice_rows']:,} events by COPY "
+            f"x{costs['writers']}, median of {costs['rounds']} interleaved round(s))",
+            "",
+            f"With every index: {base} rows/s (at the start and end of each round): differences "
+            f"within {costs['noise']:.0%} of the baseline are noise.",
+            "",
+            _table(
+                [
+                    "index",
+                    "rows/s without it",
+                    "ingest without it",
+                    "queries that use it (p50 on D's data)",
+                ],
+                rows,
+            ),
+            "",
+            _table(
+                ["the documents' choice, put back into D's schema", "rows/s", "ingest change"],
+                [
+                    [e["change"], f"{e['rows_per_s']:,.0f}", f"{e['ingest_change']:+.0%}"]
+                    for e in costs["documents_extras"]
+                ],
+            ),
+        ]
+    return "\n".join(parts)
+
+
+def _totals(totals: dict | None) -> str:
+    """pyinfra's --json totals: 'success' counts operations that changed something."""
+    if not totals:
+        return "-"
+    return f"{totals['success']} changed, {totals['no_change']} unchanged, {totals['error']} errors"
+
+
+def _deploy_section(results: dict) -> str:
+    d = results["deploy"]
+    single = d["single"]
+    rows = [
+        [
+            "fresh converge, 1 host",
+            f"{single['fresh']['seconds']:.1f}",
+            _totals(single["fresh"]["totals"]),
+        ],
+        [
+            "no-change run, 1 host",
+            f"{single['no_change']['seconds']:.1f}",
+            _totals(single["no_change"]["totals"]),
+        ],
+    ]
+    many = d.get("many")
+    if many:
+        rows.append(
+            [
+                f"fresh converge, {many['converge_all']['hosts']} hosts at once",
+                f"{many['converge_all']['seconds']:.1f}",
+                _totals(many["converge_all"]["totals"]),
+            ]
+        )
+        for n, run in many["no_change"].items():
+            rows.append(
+                [
+                    f"no-change run, {n} host(s) at once",
+                    f"{run['seconds']:.1f}",
+                    _totals(run["totals"]),
+                ]
+            )
+    counted = single["no_change_debug"]["commands"]
+    return "\n".join(
+        [
+            _table(["run", "wall seconds", "operations (pyinfra --json totals)"], rows),
+            "",
+            f"Commands pyinfra executed on a no-change run of one host: {counted['exec']} "
+            f"(`docker exec`: facts and operation commands) + {counted['cp']} uploads "
+            "(`docker cp`).",
+        ]
+    )
+
+
+def markdown(results: dict, s: dict, pngs: list[str]) -> str:
+    other = results["rounds"]
+    phases = [
+        [
+            r["round"],
+            r["variant"],
+            f"{r['schema_s']:.1f}",
+            f"{r['aggregates_s']:.1f}",
+            f"{r['vacuum_s']:.1f}",
+            r["sizes"]["chunks"],
+            f"{r['sizes']['total_bytes'] / 2**20:,.0f}",
+        ]
+        for r in other
+    ]
+    sections = [
+        "# Benchmark: the documents' database vs this project's (variants A-D)",
+        _meta_section(results),
+        "## Variants and the parameters they ran with",
+        _config_section(results),
+        "## Summary",
+        tables(results, s),
+        "## Physical limits",
+        _physical_section(results),
+        "## Indexes each query's plan uses (EXPLAIN, first round)",
+        _table(
+            ["query"] + list(results["explain"]),
+            [
+                [QUERY_TITLES[q]]
+                + [", ".join(results["explain"][v][q]) or "(none)" for v in results["explain"]]
+                for q in QUERY_TITLES
+            ],
+        ),
+        "## Other phases (seconds)",
+        _table(
+            [
+                "round",
+                "variant",
+                "schema s",
+                "aggregates fill s",
+                "VACUUM ANALYZE s",
+                "events chunks",
+                "events MiB",
+            ],
+            phases,
+        ),
+        "## The deploy",
+        _deploy_section(results),
+    ]
+    if pngs:
+        sections += ["## Charts", "\n".join(f"![{p}]({p})" for p in pngs)]
+    return "\n\n".join(sections) + "\n"
+
+
+def write(results: dict, out: Path) -> dict:
+    """results.json (with the summary), the charts and report.md; returns the summary."""
+    s = summary.summarise(results)
+    results["summary"] = s
+    write_json(results, out)
+    pngs = charts.draw(results, s, out)
+    (out / "report.md").write_text(markdown(results, s, pngs))
+    (out / "summary.md").write_text(tables(results, s))
+    return s

@@ -1,0 +1,73 @@
+"""A variant's database, created empty and then filled with the reference data.
+
+Documents' variants get documents.SQL; D gets this project's sql/ migrations, applied in
+order exactly as the deploy applies them (migrations.script, ledger included) with the deploy's
+psql variables and the chunk interval the planner sizes for the workload's ingest rate.
+"""
+
+from __future__ import annotations
+
+import time
+
+from .. import migrations
+from ..planner.chunks import chunk_interval
+from . import documents, workload
+from .host import DATA_DIR, BenchHost
+from .variants import Variant
+
+APP_USER = "klaviyo"  # group_data/all.py: the role the deploy created
+READONLY_ROLE = "klaviyo_readonly"
+
+
+def project_variables(spec: workload.Spec, shared_buffers: int) -> dict[str, str]:
+    """The migrations' psql variables as the deploy passes them (context.build), with the
+    chunk interval sized from this workload's events per day."""
+    return {
+        "app_user": APP_USER,
+        "readonly_role": READONLY_ROLE,
+        "chunk_interval": chunk_interval(
+            spec.events_per_day, shared_buffers=shared_buffers
+        ).interval,
+        "space_partitions": "0",
+        "compress_after": "90 days",
+        "retention": "2 years",
+    }
+
+
+def create(host: BenchHost, variant: Variant, variables: dict[str, str]) -> float:
+    """Drop and recreate the variant's database with its schema and reference rows (metrics,
+    profiles). Returns the seconds the schema took."""
+    db = variant.db
+    host.psql(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+    began = time.perf_counter()
+    if variant.schema == "documents":
+        host.psql(f"CREATE DATABASE {db}")
+        host.put(documents.SQL, f"{DATA_DIR}/documents.sql")
+        host.psql_file(f"{DATA_DIR}/documents.sql", db)
+    else:
+        host.psql(f"CREATE DATABASE {db} OWNER {APP_USER}")
+        host.psql("CREATE EXTENSION IF NOT EXISTS timescaledb", db)
+        for migration in migrations.discover():
+            path = f"{DATA_DIR}/{migration.name}.psql"
+            host.put(migrations.script(migration, "tsdb-bench"), path)
+            host.psql_file(path, db, variables)
+    seconds = time.perf_counter() - began
+    for table, columns in (
+        ("klaviyo_metrics", workload.METRICS_COLUMNS),
+        ("klaviyo_profiles", workload.PROFILES_COLUMNS),
+    ):
+        host.psql(f"\\copy {table} ({columns}) FROM '{DATA_DIR}/data/{table}.tsv'", db)
+    return seconds
+
+
+def fill_aggregates(host: BenchHost, variant: Variant) -> float:
+    """klaviyo_aggregated_metrics for the whole range: D through its own refresh function
+    (the backfill path of sql/0004), the documents' variants with one INSERT ... SELECT."""
+    began = time.perf_counter()
+    if variant.schema == "project":
+        start = workload.START.isoformat()
+        end = workload.END.isoformat()
+        host.psql(f"SELECT refresh_klaviyo_aggregated_metrics('{start}', '{end}')", variant.db)
+    else:
+        host.psql(documents.FILL_AGGREGATES, variant.db)
+    return time.perf_counter() - began

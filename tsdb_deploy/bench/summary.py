@@ -1,0 +1,188 @@
+"""From the raw measurements of every round to per-variant numbers, ratios and goal checks.
+
+Pure: works on the results dict alone, so a saved results.json can be summarised again.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+
+VARIANTS = ("A", "B", "C", "D")
+RATIOS = (("C", "B"), ("D", "A"), ("D", "B"))
+NOISE_FLOOR = 0.05  # differences under 5% are never called a loss
+D_VS_A_QUERY = 0.4  # p95 at least 60% lower
+D_VS_A_INGEST = 2.0
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Linear interpolation between closest ranks (numpy's default)."""
+    ordered = sorted(values)
+    if not ordered:
+        return math.nan
+    pos = (len(ordered) - 1) * q
+    low, high = math.floor(pos), math.ceil(pos)
+    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
+
+
+def _spread(per_round: list[float]) -> float:
+    """Relative spread of one measurement over rounds: (max - min) / median."""
+    if len(per_round) < 2:
+        return 0.0
+    mid = statistics.median(per_round)
+    return (max(per_round) - min(per_round)) / mid if mid else 0.0
+
+
+def ingest(results: dict) -> dict:
+    """variant -> config label -> median rows/s over rounds, CPU use, per-round rates."""
+    out: dict = {}
+    for run in results["rounds"]:
+        for load in run["ingest"]:
+            label = f"{load['method']} x{load['writers']}"
+            out.setdefault(run["variant"], {}).setdefault(label, []).append(load)
+    summary = {}
+    for variant, configs in out.items():
+        summary[variant] = {}
+        for label, loads in configs.items():
+            seconds = sum(x["seconds"] for x in loads)
+            client, server = (sum(x[k] for x in loads) for k in ("client_cpu_s", "server_cpu_s"))
+            rates = [x["rows_per_s"] for x in loads]
+            summary[variant][label] = {
+                "rows_per_s": statistics.median(rates),
+                "per_round": rates,
+                "spread": _spread(rates),
+                "client_cores": client / seconds,
+                "server_cores": server / seconds,
+                "client_share": client / (client + server) if client + server else 0.0,
+            }
+    return summary
+
+
+def queries(results: dict) -> dict:
+    """variant -> query -> {warm, cold} -> p50, p95 over all rounds' samples, and the p95 of
+    each round (for the noise estimate)."""
+    out: dict = {}
+    for run in results["rounds"]:
+        for mode in ("warm", "cold"):
+            for name, samples in run[mode].items():
+                slot = out.setdefault(run["variant"], {}).setdefault(name, {})
+                entry = slot.setdefault(mode, {"samples": [], "round_p95": []})
+                entry["samples"] += samples
+                entry["round_p95"].append(percentile(samples, 0.95))
+    for per_query in out.values():
+        for modes in per_query.values():
+            for entry in modes.values():
+                samples = entry.pop("samples")
+                entry |= {
+                    "n": len(samples),
+                    "p50": percentile(samples, 0.5),
+                    "p95": percentile(samples, 0.95),
+                    "spread": _spread(entry["round_p95"]),
+                }
+    return out
+
+
+def ratios(ingest_s: dict, query_s: dict) -> dict:
+    """'C/B' etc. -> ingest per config (rows/s ratio) and query p95 per mode (ms ratio)."""
+    out = {}
+    for num, den in RATIOS:
+        if num not in ingest_s or den not in ingest_s:
+            continue
+        key = f"{num}/{den}"
+        out[key] = {
+            "ingest": {
+                label: ingest_s[num][label]["rows_per_s"] / ingest_s[den][label]["rows_per_s"]
+                for label in ingest_s[num]
+            },
+            "query_p95": {
+                mode: {
+                    q: query_s[num][q][mode]["p95"] / query_s[den][q][mode]["p95"]
+                    for q in query_s[num]
+                }
+                for mode in ("warm", "cold")
+            },
+        }
+    return out
+
+
+def goals(ingest_s: dict, query_s: dict, ratio: dict, writers_max: int) -> list[dict]:
+    """Each goal with its measurement and met/not met."""
+    checks = []
+    path = f"copy x{writers_max}"  # D's ingest path: COPY from all writers
+    d_a = ratio.get("D/A")
+    if d_a:
+        for mode in ("warm", "cold"):
+            for q, r in d_a["query_p95"][mode].items():
+                checks.append(
+                    {
+                        "goal": f"D vs A: {q} p95 ({mode}) at least 60% lower",
+                        "measured": f"D/A = {r:.2f} ("
+                        + (f"{1 - r:.0%} lower" if r <= 1 else f"{r - 1:.0%} higher")
+                        + ")",
+                        "ratio": r,
+                        "met": r <= D_VS_A_QUERY,
+                    }
+                )
+        for label, r in d_a["ingest"].items():
+            checks.append(
+                {
+                    "goal": f"D vs A: ingest {label} at least 2x"
+                    + (" (D's ingest path)" if label == path else ""),
+                    "measured": f"D/A = {r:.2f}x",
+                    "ratio": r,
+                    "met": r >= D_VS_A_INGEST,
+                }
+            )
+        # The two ingest paths side by side: this project's (COPY from every writer) against
+        # the documents' repositories, which insert (multi-row INSERT from as many writers).
+        r = (
+            ingest_s["D"][path]["rows_per_s"]
+            / ingest_s["A"][f"insert x{writers_max}"]["rows_per_s"]
+        )
+        checks.append(
+            {
+                "goal": f"D vs A, path against path: D's {path} over A's insert x{writers_max} at "
+                "least 2x",
+                "measured": f"{r:.2f}x",
+                "ratio": r,
+                "met": r >= D_VS_A_INGEST,
+            }
+        )
+    c_b = ratio.get("C/B")
+    if c_b:
+        for label, r in c_b["ingest"].items():
+            noise = max(NOISE_FLOOR, ingest_s["B"][label]["spread"], ingest_s["C"][label]["spread"])
+            checks.append(
+                {
+                    "goal": f"C vs B: ingest {label} not lower beyond noise ({noise:.0%})",
+                    "measured": f"C/B = {r:.2f}x",
+                    "ratio": r,
+                    "met": r >= 1 - noise,
+                }
+            )
+        for mode in ("warm", "cold"):
+            for q, r in c_b["query_p95"][mode].items():
+                noise = max(
+                    NOISE_FLOOR, query_s["B"][q][mode]["spread"], query_s["C"][q][mode]["spread"]
+                )
+                checks.append(
+                    {
+                        "goal": f"C vs B: {q} p95 ({mode}) not higher beyond noise ({noise:.0%})",
+                        "measured": f"C/B = {r:.2f}",
+                        "ratio": r,
+                        "met": r <= 1 + noise,
+                    }
+                )
+    return checks
+
+
+def summarise(results: dict) -> dict:
+    ingest_s = ingest(results)
+    query_s = queries(results)
+    ratio = ratios(ingest_s, query_s)
+    return {
+        "ingest": ingest_s,
+        "queries": query_s,
+        "ratios": ratio,
+        "goals": goals(ingest_s, query_s, ratio, results["meta"]["writers_max"]),
+    }
