@@ -92,10 +92,11 @@ def test_documents_schema_keeps_their_choices_and_marks_each_fix():
 
 def test_project_variables_size_the_chunk_for_the_workload():
     small = schemas.project_variables(workload.spec_for(1_000_000, 10), 2 * GIB)
-    assert small["chunk_interval"] == "30 days"
+    assert small["chunk_interval"] == "7 days"  # the longest step
     assert small["space_partitions"] == "0"
-    big = schemas.project_variables(workload.spec_for(100_000_000, 10), 2 * GIB)
-    assert big["chunk_interval"] == "7 days"
+    # 100M events over 180 days x 480 B of index: ~266 MB per day, 4 days fit in 1 GiB.
+    big = schemas.project_variables(workload.spec_for(100_000_000, 10), 1 * GIB)
+    assert big["chunk_interval"] == "3 days"
 
 
 def test_explain_collects_every_index_a_plan_scans():

@@ -2,7 +2,7 @@
 
 The rule, restated from TimescaleDB's guidance rather than from the module: the indexes of the
 chunk being written (events/day x index bytes/event x interval) fit in shared_buffers; the
-interval is the longest of the offered steps that fits, between 1 hour and 30 days.
+interval is the longest of the offered steps that fits, between 1 hour and 7 days.
 """
 
 from __future__ import annotations
@@ -33,10 +33,10 @@ def _row(events, shared_buffers, expected, per_event=INDEX_BYTES_PER_EVENT, *, i
 ROWS = [
     _row(None, 2 * GIB, "7 days", id="unknown-ingest-2G"),
     _row(None, 128 * MIB, "7 days", id="unknown-ingest-smallest-host"),
-    _row(0, 2 * GIB, "30 days", id="no-ingest-longest-step"),
-    _row(10_000, 2 * GIB, "30 days", id="10k-2G-447days-capped"),
-    _row(100_000, 2 * GIB, "30 days", id="100k-2G-44.7days-capped"),
-    _row(300_000, 2 * GIB, "14 days", id="300k-2G-14.9days"),
+    _row(0, 2 * GIB, "7 days", id="no-ingest-longest-step"),
+    _row(10_000, 2 * GIB, "7 days", id="10k-2G-447days-capped"),
+    _row(100_000, 2 * GIB, "7 days", id="100k-2G-44.7days-capped"),
+    _row(300_000, 2 * GIB, "7 days", id="300k-2G-14.9days-capped"),
     _row(1_000_000, 2 * GIB, "3 days", id="1M-2G-4.47days"),
     _row(2_000_000, 2 * GIB, "2 days", id="2M-2G-2.24days"),
     _row(4_000_000, 2 * GIB, "1 day", id="4M-2G-1.12days"),
@@ -47,9 +47,11 @@ ROWS = [
     _row(100_000_000, 2 * GIB, "1 hour", id="100M-2G-1.07h"),
     _row(1_000_000_000, 2 * GIB, "1 hour", id="1G-2G-too-much-shortest-step"),
     _row(100_000, 128 * MIB, "2 days", id="100k-128M-2.8days"),
-    _row(1_000_000, 16 * GIB, "30 days", id="1M-16G-35.8days-capped"),
-    _row(1_000_000, 8 * GIB, "14 days", id="1M-8G-17.9days"),
-    _row(5_000_000, 64 * GIB, "14 days", id="5M-64G-28.6days"),
+    _row(1_000_000, 16 * GIB, "7 days", id="1M-16G-35.8days-capped"),
+    _row(1_000_000, 8 * GIB, "7 days", id="1M-8G-17.9days-capped"),
+    _row(5_000_000, 64 * GIB, "7 days", id="5M-64G-28.6days-capped"),
+    _row(1_000_000, 4 * GIB, "7 days", id="1M-4G-8.9days-capped"),
+    _row(1_000_000, 3 * GIB, "3 days", id="1M-3G-6.7days"),
     _row(1_000, 7 * 1000 * 480, "7 days", id="exact-fit-7days"),
     _row(1_000, 7 * 1000 * 480 - 1, "3 days", id="one-byte-short-of-7days"),
     _row(1_000_000, 2 * GIB, "7 days", 200, id="leaner-index-set-10.7days"),
@@ -82,10 +84,10 @@ def test_fits_and_the_next_step_would_not(events, shared_buffers, per_event, exp
         assert events * per_event * longer / DAY > shared_buffers
 
 
-def test_steps_are_ordered_literals_from_one_hour_to_thirty_days():
+def test_steps_are_ordered_literals_from_one_hour_to_seven_days():
     seconds = [s for s, _ in STEPS]
     assert seconds == sorted(seconds)
-    assert seconds[0] == 3600 and seconds[-1] == 30 * DAY
+    assert seconds[0] == 3600 and seconds[-1] == 7 * DAY
     for s, label in STEPS:
         number, unit = re.fullmatch(r"(\d+) (hours?|days?)", label).groups()
         assert int(number) * (3600 if unit.startswith("hour") else DAY) == s
@@ -124,7 +126,8 @@ def test_reasons_name_the_inputs():
     reason = chunk_interval(1_000_000, shared_buffers=2 * GIB).reason
     assert "1,000,000 events/day" in reason and "480 B" in reason and "2.0 GiB" in reason
     assert "longest step that fits" in reason
-    assert "longest step (retention" in chunk_interval(1, shared_buffers=2 * GIB).reason
+    capped = chunk_interval(1, shared_buffers=2 * GIB).reason
+    assert "longest step (longer chunks slow ingest" in capped
 
 
 def test_unpacks_as_interval_and_reason():

@@ -280,7 +280,7 @@ def _anchor_8g_2cpu_ssd_analytics():
         "max_worker_processes": "21",
         "random_page_cost": "1.1",
         "effective_io_concurrency": "200",
-        "default_statistics_target": "500",
+        "default_statistics_target": "100",
         "jit": "off",
         "enable_partitionwise_join": "on",
         "max_wal_size": "4GB",  # disk size unknown
