@@ -14,12 +14,15 @@ import sys
 
 import pytest
 
+from tsdb_deploy import migrations
 from tsdb_deploy.testhosts import TestHost
 
 from .conftest import ROOT, make_target
 
 HOST = TestHost("tsdb-it-schema", memory="2g", cpus=2)
 EVENTS = 40_000
+# Versions for the migrations these tests add after this project's own.
+NEXT = len(migrations.discover()) + 1
 
 # A dataset shaped like the documents': 50 metrics, a skewed metric distribution, profiles,
 # six months of events with JSON properties, a value on some.
@@ -133,12 +136,13 @@ def test_a_failing_migration_rolls_back_and_stops(target, tmp_path):
     )
     before = ledger(target)
     broken = {
-        "0006_broken.sql": '-- 0006_broken: fails halfway\nSET ROLE :"app_user";\n'
+        f"{NEXT:04}_broken.sql": f'-- {NEXT:04}_broken: fails halfway\nSET ROLE :"app_user";\n'
         "INSERT INTO klaviyo_metrics (id, name, created_at, updated_at) "
         "VALUES ('half-done', 'x', now(), now());\n"
         "DELETE FROM klaviyo_events;\n"
         "SELECT 1 / 0;\n",
-        "0007_after.sql": "-- 0007_after: must not run\nCREATE TABLE never_created (i int);\n",
+        f"{NEXT + 1:04}_after.sql": f"-- {NEXT + 1:04}_after: must not run\n"
+        "CREATE TABLE never_created (i int);\n",
     }
     result = deploy_from(target, project_copy(tmp_path, extra=broken))
     assert result.returncode != 0
@@ -153,7 +157,7 @@ def test_a_failing_migration_rolls_back_and_stops(target, tmp_path):
 
 def test_two_deploys_racing_serialise_on_the_advisory_lock(target, tmp_path):
     slow = {
-        "0006_slow.sql": "-- 0006_slow: takes a while, so two deploys overlap\n"
+        f"{NEXT:04}_slow.sql": f"-- {NEXT:04}_slow: takes a while, so two deploys overlap\n"
         'SET ROLE :"app_user";\nSELECT pg_sleep(4);\nCREATE TABLE race_probe (i int);\n'
     }
     project = project_copy(tmp_path, extra=slow)
@@ -168,7 +172,7 @@ def test_two_deploys_racing_serialise_on_the_advisory_lock(target, tmp_path):
     ]  # fmt: skip
     outputs = [run.communicate(timeout=600)[0] for run in runs]
     assert [run.returncode for run in runs] == [0, 0], outputs[0][-3000:] + outputs[1][-3000:]
-    assert ledger(target).count("0006_slow") == 1
+    assert ledger(target).count(f"{NEXT:04}_slow") == 1
     assert target.psql("SELECT to_regclass('race_probe') IS NOT NULL") == "t"
 
 
@@ -190,6 +194,113 @@ def test_aggregates_equal_a_direct_group_by(target):
     assert rows > 1000
     assert target.psql(f"SELECT count(*) FROM ({expected} EXCEPT ALL {aggregated}) d") == "0"
     assert target.psql(f"SELECT count(*) FROM ({aggregated} EXCEPT ALL {expected}) d") == "0"
+
+
+# (label, range start, range end) for the served series and counts: bucket-aligned, not,
+# shorter than a bucket, across the watermark, only after it, empty.
+RANGES = [
+    (
+        "aligned 30 days",
+        "date_trunc('day', now()) - INTERVAL '30 days'",
+        "date_trunc('day', now())",
+    ),
+    ("30 days to now", "now() - INTERVAL '30 days'", "now()"),
+    ("odd edges", "now() - INTERVAL '10 days 7 minutes'", "now() - INTERVAL '3 days 13 minutes'"),
+    (
+        "inside an hour",
+        "now() - INTERVAL '5 days 20 minutes'",
+        "now() - INTERVAL '5 days 5 minutes'",
+    ),
+    ("across the watermark", "now() - INTERVAL '2 days'", "now() + INTERVAL '3 hours'"),
+    ("after the watermark", "now() + INTERVAL '1 minute'", "now() + INTERVAL '3 hours'"),
+    ("empty", "now() - INTERVAL '5 days'", "now() - INTERVAL '5 days'"),
+    ("180 days", "now() - INTERVAL '180 days'", "now() + INTERVAL '3 hours'"),
+]
+
+
+def served_differences(target) -> dict[str, int]:
+    """Rows by which each served answer differs from the GROUP BY over the events it stands
+    for (both directions, EXCEPT ALL), per range, metric and bucket size."""
+    series = (
+        "SELECT * FROM klaviyo_metric_series(m, b, f, t)",
+        'SELECT time_bucket(b::interval, "timestamp"), count(*), sum(value) FROM '
+        'klaviyo_events WHERE metric_id = m AND "timestamp" >= f AND "timestamp" < t GROUP BY 1',
+    )
+    per_metric = (
+        "SELECT * FROM klaviyo_events_per_metric(f, t)",
+        'SELECT metric_id, count(*) FROM klaviyo_events WHERE "timestamp" >= f '
+        'AND "timestamp" < t GROUP BY 1',
+    )
+
+    def diff(pair):
+        a, b = pair
+        return f"(SELECT count(*) FROM (({a} EXCEPT ALL {b}) UNION ALL ({b} EXCEPT ALL {a})) d)"
+
+    values = ", ".join(f"('{label}', {f}, {t})" for label, f, t in RANGES)
+    rows = target.psql(
+        "SELECT label || ' ' || m || ' ' || b, "
+        + diff(series)
+        + " FROM (VALUES "
+        + values
+        + ") r(label, f, t), (VALUES ('M1'), ('M3'), ('M20')) ms(m), "
+        "(VALUES ('1 hour'), ('1 day')) bs(b) UNION ALL SELECT label || ' per metric', "
+        + diff(per_metric)
+        + " FROM (VALUES "
+        + values
+        + ") r(label, f, t)"
+    )
+    return {line.split("|")[0]: int(line.split("|")[1]) for line in rows.splitlines()}
+
+
+def test_served_series_equal_the_group_by_over_events(target):
+    """klaviyo_metric_series / klaviyo_events_per_metric give the GROUP BY's answer: from the
+    aggregates up to the watermark, from events after it; late events count once refreshed."""
+    target.psql("SELECT refresh_klaviyo_aggregated_metrics(now() - INTERVAL '1 year', now())")
+    watermark = "(SELECT complete_until FROM klaviyo_aggregates_watermark)"
+    assert target.psql(f"SELECT {watermark} > now() - INTERVAL '1 minute'") == "t"
+    # The tail: events after the watermark, which no refresh has seen yet.
+    target.psql(
+        'INSERT INTO klaviyo_events (id, metric_id, profile_id, "timestamp", value, '
+        "properties, raw_data) SELECT 'tail' || i, 'M' || (1 + i % 20), 'P1', "
+        f"{watermark} + random() * INTERVAL '2 hours', "
+        "CASE WHEN i % 3 = 0 THEN 9.99 END, '{}', '{}' FROM generate_series(1, 300) i"
+    )
+    differences = served_differences(target)
+    assert len(differences) == len(RANGES) * 7
+    assert set(differences.values()) == {0}, {k: v for k, v in differences.items() if v}
+    # Served from the aggregates: a 30-day series reads no raw event before the last hour.
+    plan = target.psql(
+        "SELECT * FROM klaviyo_aggregate_coverage(now() - INTERVAL '30 days', now())"
+    ).split("|")
+    assert plan[1] > plan[0] and plan[3] > plan[2], plan
+
+    # A late event inside the complete range is seen after the refresh covering it.
+    target.psql(
+        'INSERT INTO klaviyo_events (id, metric_id, profile_id, "timestamp", value, '
+        f"properties, raw_data) VALUES ('late', 'M3', 'P1', {watermark} - INTERVAL '5 days', "
+        "1.00, '{}', '{}')"
+    )
+    stale = served_differences(target)
+    assert stale["30 days to now M3 1 hour"] > 0 and stale["30 days to now per metric"] > 0
+    target.psql(
+        f"SELECT refresh_klaviyo_aggregated_metrics({watermark} - INTERVAL '6 days', now())"
+    )
+    assert set(served_differences(target).values()) == {0}
+
+
+def test_the_watermark_waits_for_a_refresh_covering_every_event(target):
+    """A refresh that leaves older events unaggregated does not move the watermark."""
+    target.psql("DELETE FROM klaviyo_aggregates_watermark")
+    target.psql("SELECT refresh_klaviyo_aggregated_metrics(now() - INTERVAL '3 days', now())")
+    assert target.psql("SELECT klaviyo_aggregates_complete_until()") == "-infinity"
+    raw = target.psql("SELECT * FROM klaviyo_aggregate_coverage(now() - INTERVAL '30 days', now())")
+    start, end = raw.split("|")[:2]
+    assert start == end  # nothing served from the aggregates: all from events
+    target.psql("SELECT refresh_klaviyo_aggregated_metrics('2000-01-01', now())")
+    assert (
+        target.psql("SELECT klaviyo_aggregates_complete_until() > now() - INTERVAL '1 minute'")
+        == "t"
+    )
 
 
 def plan_of(target, sql: str) -> dict:

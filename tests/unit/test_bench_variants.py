@@ -2,7 +2,7 @@
 
 import pytest
 
-from tsdb_deploy.bench import agent, documents, schemas, variants, workload
+from tsdb_deploy.bench import agent, documents, queries, schemas, variants, workload
 from tsdb_deploy.bench.host import BenchError
 from tsdb_deploy.planner import Hardware
 from tsdb_deploy.units import GIB
@@ -108,3 +108,44 @@ def test_explain_collects_every_index_a_plan_scans():
         "3_7_klaviyo_events_pkey",
         "_hyper_1_3_chunk_idx_klaviyo_events_metric_timestamp",
     ]
+
+
+def test_d_serves_series_and_counts_through_its_functions_others_group_by():
+    params = workload.query_parameters(workload.spec_for(10_000, 100))
+    documents_sql = {q["name"]: q["sql"] for q in queries.definitions(params, "documents")}
+    project_sql = {q["name"]: q["sql"] for q in queries.definitions(params, "project")}
+    assert list(documents_sql) == list(project_sql) == list(queries.QUERY_TITLES)
+    served = {"series_hour_30d", "series_day_30d", "events_per_metric_90d"}
+    for name in queries.QUERY_TITLES:
+        assert len(documents_sql[name]) == len(project_sql[name])
+        if name in served:
+            assert all("klaviyo_metric_series(" in s or "klaviyo_events_per_metric(" in s
+                       for s in project_sql[name])  # fmt: skip
+            assert all("GROUP BY" in s for s in documents_sql[name])
+        else:
+            assert documents_sql[name] == project_sql[name]
+    # The same window: the metric, the bucket and the 30 days ending at the data's END.
+    first = project_sql["series_day_30d"][0]
+    assert f"'{params['metric'][0]}', '1 day', {queries.END} - INTERVAL '30 days', " in first
+
+
+def test_disagreements_name_the_query_and_the_variants_that_differ():
+    same = {"rows": 3, "sha256": "a"}
+    answers = {
+        "A": {"q1": same, "q2": same},
+        "B": {"q1": same, "q2": same},
+        "D": {"q1": same, "q2": {"rows": 3, "sha256": "b"}},
+    }
+    assert queries.disagreements(answers) == ["q2: D"]
+    assert queries.disagreements({"A": answers["A"], "B": answers["B"]}) == []
+
+
+def test_answers_normalise_numbers_and_times_alike():
+    from datetime import UTC, datetime, timedelta, timezone
+    from decimal import Decimal
+
+    assert agent._normalised(Decimal("12.30")) == agent._normalised(Decimal("12.3")) == "12.3"
+    assert agent._normalised(Decimal("100")) == "100"
+    assert agent._normalised(None) == "null"
+    utc = datetime(2025, 6, 1, tzinfo=UTC)
+    assert agent._normalised(utc) == agent._normalised(utc.astimezone(timezone(timedelta(hours=2))))

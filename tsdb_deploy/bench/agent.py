@@ -8,18 +8,22 @@ Standard library and psycopg only; workload.py is copied beside it.
   ingest    a range of event batches from N writer processes, timed together: rows/s, the
             client's and the server's CPU seconds, WAL written
   query     named queries, repeated interleaved, each execution timed (ms)
-  explain   the indexes each query's plan uses
+  explain   the indexes each query's plans use (nested ones too, through auto_explain)
+  answers   a digest of each query's rows, to check that variants answer alike
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import multiprocessing
 import os
 import resource
 import sys
 import time
+from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import psycopg
@@ -174,8 +178,24 @@ def _index_names(node: dict):
         yield from _index_names(child)
 
 
+def _plans(conn, sql: str) -> list[dict]:
+    """The plan of `sql` and of every statement it runs inside functions (the serving
+    functions' queries), from auto_explain's messages: EXPLAIN alone shows a Function Scan."""
+    plans: list[dict] = []
+
+    def collect(diag):
+        text = diag.message_primary or ""
+        if "plan:" in text:
+            plans.append(json.loads(text.split("plan:", 1)[1])["Plan"])
+
+    conn.add_notice_handler(collect)
+    conn.execute(sql).fetchall()
+    conn.remove_notice_handler(collect)
+    return plans
+
+
 def explain(args) -> dict:
-    """{query: [parent index names its plan scans]}; chunk indexes are named
+    """{query: [parent index names its plans scan]}; chunk indexes are named
     <chunk>_<parent index>, so the parent is the longest known name they end with."""
     spec = json.loads(Path(args.spec).read_text())
     out = {}
@@ -187,13 +207,48 @@ def explain(args) -> dict:
                 "('klaviyo_events', 'klaviyo_aggregated_metrics')"
             )
         ]
+        for setting in (
+            "LOAD 'auto_explain'",
+            "SET auto_explain.log_min_duration = 0",
+            "SET auto_explain.log_nested_statements = on",
+            "SET auto_explain.log_format = 'json'",
+            "SET client_min_messages = log",  # auto_explain's LOG messages to this client
+        ):
+            conn.execute(setting)
         for q in spec["queries"]:
-            plan = conn.execute(f"EXPLAIN (FORMAT JSON) {q['sql'][0]}").fetchone()[0]
             used = set()
-            for name in _index_names(plan[0]["Plan"]):
-                matches = [p for p in parents if name == p or name.endswith("_" + p)]
-                used.add(max(matches, key=len) if matches else name)
+            for plan in _plans(conn, q["sql"][0]):
+                for name in _index_names(plan):
+                    matches = [p for p in parents if name == p or name.endswith("_" + p)]
+                    used.add(max(matches, key=len) if matches else name)
             out[q["name"]] = sorted(used)
+    return out
+
+
+def _normalised(value):
+    """Values as text that compares equal across schemas: 12.30 and 12.3, 5 as int or
+    Decimal, timestamps in UTC."""
+    if isinstance(value, Decimal):
+        return "null" if value.is_nan() else format(value.normalize(), "f")
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    return "null" if value is None else str(value)
+
+
+def answers(args) -> dict:
+    """{query: {rows, sha256}} over every parameter set's rows, sorted."""
+    spec = json.loads(Path(args.spec).read_text())
+    out = {}
+    with _connect(args.db) as conn:
+        for q in spec["queries"]:
+            digest, rows = hashlib.sha256(), 0
+            for sql in q["sql"]:
+                result = sorted(
+                    "|".join(_normalised(v) for v in row) for row in conn.execute(sql).fetchall()
+                )
+                rows += len(result)
+                digest.update("\n".join(result).encode() + b"\0")
+            out[q["name"]] = {"rows": rows, "sha256": digest.hexdigest()}
     return out
 
 
@@ -214,7 +269,7 @@ def main(argv=None) -> int:
     i.add_argument("--writers", type=int, required=True)
     i.add_argument("--first", type=int, required=True)
     i.add_argument("--count", type=int, required=True)
-    for name in ("query", "explain"):
+    for name in ("query", "explain", "answers"):
         q = commands.add_parser(name)
         q.add_argument("--db", required=True)
         q.add_argument("--spec", required=True)
@@ -222,7 +277,13 @@ def main(argv=None) -> int:
         q.add_argument("--offset", type=int, default=0)
         q.add_argument("--warmup", action="store_true")
     args = parser.parse_args(argv)
-    handler = {"generate": generate, "ingest": ingest, "query": query, "explain": explain}
+    handler = {
+        "generate": generate,
+        "ingest": ingest,
+        "query": query,
+        "explain": explain,
+        "answers": answers,
+    }
     json.dump(handler[args.command](args), sys.stdout)
     return 0
 

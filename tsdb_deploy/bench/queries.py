@@ -7,6 +7,12 @@ fresh connection; so a cold sample pays for disk reads, an empty shared_buffers 
 catalog caches. (--cold-method evict empties shared_buffers in place instead of restarting:
 the same state, for runs that cannot afford a restart per sample, such as the test suite's.)
 Time windows end at the data's END, not now(), so every run reads the same rows.
+
+The SQL is the same on every variant except where this project serves a query differently:
+on D the metric series and the events per metric come from klaviyo_metric_series() and
+klaviyo_events_per_metric() (sql/0007: the aggregates where complete, raw events for the
+rest), which give the same rows as the GROUP BY the documents' variants run; the runner
+checks that every variant's answers agree (answers()).
 """
 
 from __future__ import annotations
@@ -33,10 +39,18 @@ def _since(days: int) -> str:
     return f'"timestamp" >= {END} - INTERVAL \'{days} days\' AND "timestamp" < {END}'
 
 
-def definitions(params: dict[str, list[str]]) -> list[dict]:
-    """[{name, sql: [one statement per parameter set]}], in QUERY_TITLES order."""
+def definitions(params: dict[str, list[str]], schema: str = "documents") -> list[dict]:
+    """[{name, sql: [one statement per parameter set]}], in QUERY_TITLES order, as a variant
+    with this schema ("documents" or "project") runs them."""
+    served = schema == "project"
 
     def series(bucket: str) -> list[str]:
+        if served:
+            return [
+                f"SELECT * FROM klaviyo_metric_series('{m}', '{bucket}', "
+                f"{END} - INTERVAL '30 days', {END})"
+                for m in params["metric"]
+            ]
         return [
             f"SELECT time_bucket('{bucket}', \"timestamp\") AS bucket, count(*), sum(value) "
             f"FROM klaviyo_events WHERE metric_id = '{m}' AND {_since(30)} "
@@ -62,7 +76,9 @@ def definitions(params: dict[str, list[str]]) -> list[dict]:
             for c in params["campaign"]
         ],
         "events_per_metric_90d": [
-            f"SELECT metric_id, count(*) FROM klaviyo_events WHERE {_since(90)} "
+            f"SELECT * FROM klaviyo_events_per_metric({END} - INTERVAL '90 days', {END})"
+            if served
+            else f"SELECT metric_id, count(*) FROM klaviyo_events WHERE {_since(90)} "
             "GROUP BY metric_id ORDER BY 2 DESC"
         ],
         "recent_aggregates": [
@@ -121,3 +137,21 @@ def cold(
 def explain(host: BenchHost, variant: Variant, queries: list[dict]) -> dict[str, list[str]]:
     spec = _spec_file(host, "queries-explain", queries)
     return host.agent("explain", "--db", variant.db, "--spec", spec)
+
+
+def answers(host: BenchHost, variant: Variant, queries: list[dict]) -> dict[str, dict]:
+    """{query: {rows, sha256}} of every parameter set's result, rows sorted and values
+    normalised, so variants that answer alike digest alike whatever SQL they ran."""
+    spec = _spec_file(host, "queries-answers", queries)
+    return host.agent("answers", "--db", variant.db, "--spec", spec)
+
+
+def disagreements(by_variant: dict[str, dict[str, dict]]) -> list[str]:
+    """Queries whose answer differs between variants, e.g. ["events_per_metric_90d: D"]
+    (the variants that differ from the first one)."""
+    first, *others = list(by_variant)
+    return [
+        f"{q}: {', '.join(v for v in others if by_variant[v][q] != answer)}"
+        for q, answer in by_variant[first].items()
+        if any(by_variant[v][q] != answer for v in others)
+    ]

@@ -94,6 +94,15 @@ def _meta_section(results: dict) -> str:
             f"- D's chunk interval: {m['d_chunk_interval']} (planner/chunks.py for "
             f"{size['events_per_day']:,} events/day); A-C: the documents' 7 days x 4 space "
             "partitions.",
+            "- D runs the metric series and the events per metric through its serving "
+            "functions (sql/0007: the aggregates, refreshed up to 30 minutes before the end, "
+            "plus raw events after), the others the documents' GROUP BY. Answers (every "
+            "query's rows, every parameter set, first round): "
+            + (
+                "identical in every variant."
+                if not m.get("answers_differ")
+                else "**DIFFER**: " + "; ".join(m["answers_differ"]) + "."
+            ),
         ]
     )
 
@@ -273,7 +282,7 @@ def markdown(results: dict, s: dict, pngs: list[str]) -> str:
         tables(results, s),
         "## Physical limits",
         _physical_section(results),
-        "## Indexes each query's plan uses (EXPLAIN, first round)",
+        "## Indexes each query's plans use (auto_explain, nested statements too; first round)",
         _table(
             ["query"] + list(results["explain"]),
             [

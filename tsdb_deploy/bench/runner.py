@@ -29,6 +29,7 @@ from .. import testhosts
 from . import deploytime, ingest, physical, queries, report, schemas, variants, workload
 from .host import DATA_DIR, BenchHost
 from .progress import Progress
+from .queries import QUERY_TITLES
 
 
 @dataclass(frozen=True)
@@ -142,7 +143,8 @@ def run(opts: Options) -> int:
         results["physical"]["disk"] = physical.disk_bandwidth(host, opts.dd_megabytes)
         progress.finish()
         variables = schemas.project_variables(spec, the_plan.parameters["shared_buffers"].value)
-        qdefs = queries.definitions(workload.query_parameters(spec))
+        params = workload.query_parameters(spec)
+        qdefs = {shape: queries.definitions(params, shape) for shape in workload.SHAPES}
         configs = ingest.configs(writers_max)
         cold_how: set[str] = set()
         cache_left: list[int] = []
@@ -169,7 +171,8 @@ def run(opts: Options) -> int:
                     "klaviyo_analytics",
                 ),
                 "license": host.psql("SHOW timescaledb.license", "klaviyo_analytics"),
-                "queries": qdefs,
+                "queries": qdefs["documents"],
+                "queries_project": qdefs["project"],
                 "variant_switch": "ALTER SYSTEM for every parameter any variant sets, "
                 "then a restart",
             },
@@ -178,8 +181,11 @@ def run(opts: Options) -> int:
                 for v in variant_list
             },
             "explain": {},
+            "answers": {},
         }
-        per_variant = len(configs) * ingest.BLOCKS_PER_CONFIG + len(qdefs) * opts.cold_repeat + 2
+        per_variant = (
+            len(configs) * ingest.BLOCKS_PER_CONFIG + len(QUERY_TITLES) * opts.cold_repeat + 2
+        )
         progress.start("rounds", opts.rounds * len(variant_list) * per_variant)
         for round_no in range(opts.rounds):
             for v in variant_list:
@@ -193,13 +199,15 @@ def run(opts: Options) -> int:
                 host.psql("VACUUM ANALYZE", v.db)
                 vacuum_s = time.perf_counter() - t
                 sizes = physical.relation_sizes(host, v.db)
+                vq = qdefs[v.schema]
                 if round_no == 0:
-                    results["explain"][v.key] = queries.explain(host, v, qdefs)
+                    results["explain"][v.key] = queries.explain(host, v, vq)
+                    results["answers"][v.key] = queries.answers(host, v, vq)
                 progress.step(f"{v.key} warm queries")
-                warm = queries.warm(host, v, qdefs, opts.repeat)
+                warm = queries.warm(host, v, vq, opts.repeat)
                 progress.step(f"{v.key} cold queries")
                 cold, how, left = queries.cold(
-                    host, v, qdefs, opts.cold_repeat, opts.cold_method, progress.step
+                    host, v, vq, opts.cold_repeat, opts.cold_method, progress.step
                 )
                 cold_how.update(how)
                 cache_left += [b for b in left if b is not None]
@@ -218,6 +226,7 @@ def run(opts: Options) -> int:
                 )
                 report.write_json(results, opts.out)
         progress.finish()
+        results["meta"]["answers_differ"] = queries.disagreements(results["answers"])
         _physical(results, variant_list, writers_max, hardware.whole_cpus)
         d = variant_list[-1]  # D is the last applied and its data is loaded
         progress.start("index costs", 16 * opts.rounds + 8)
@@ -227,7 +236,7 @@ def run(opts: Options) -> int:
             variables,
             writers_max,
             d,
-            qdefs,
+            qdefs[d.schema],
             results["explain"]["D"],
             max(3, opts.repeat // 2),
             opts.rounds,
