@@ -34,6 +34,7 @@ def synthetic_results(rounds=2):
                           "index_bytes": 4e6, "total_bytes": 12e6,
                           "indexes": {"klaviyo_events_pkey": 2e6, "idx_x": 2e6}},
                 "warm": {q: samples for q in QUERY_TITLES},
+                "round_trip": [0.1 + i / 100 for i in range(20)],
                 "cold": {q: [x * 5 for x in samples[:3]] for q in QUERY_TITLES},
             })  # fmt: skip
     show = {"shared_buffers": "2GB", "fsync": "on"}
@@ -114,7 +115,7 @@ def test_report_files_are_well_formed(tmp_path):
     results = synthetic_results()
     report.write(results, tmp_path)
     data = json.loads((tmp_path / "results.json").read_text())
-    assert set(data["summary"]) == {"ingest", "queries", "ratios", "goals"}
+    assert set(data["summary"]) == {"ingest", "queries", "round_trip", "ratios", "goals"}
     text = (tmp_path / "report.md").read_text()
     for heading in ("## Summary", "### Ingest", "### Queries, warm cache", "### Goals",
                     "## Physical limits", "#### Per-index cost", "## The deploy"):  # fmt: skip
@@ -123,6 +124,8 @@ def test_report_files_are_well_formed(tmp_path):
         if line.startswith("|"):
             assert line.endswith("|"), line
     assert (tmp_path / "summary.md").read_text() in text
+    # The floor row: SELECT 1's p50 / p95 per variant (0.1 .. 0.29 ms).
+    assert "| _floor: SELECT 1 between the samples (not a goal)_ | 0.2 / 0.3 |" in text
     for png in ("ingest.png", "query_p95.png", "deploy.png"):
         if f"![{png}]" in text:
             assert (tmp_path / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

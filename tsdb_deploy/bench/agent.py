@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import workload  # noqa: E402  (copied beside this file in the test host)
 
 TICKS = os.sysconf("SC_CLK_TCK")
+ROUND_TRIP = "_round_trip"  # query's extra timings: SELECT 1 between warm samples
 
 
 def _connect(db: str) -> psycopg.Connection:
@@ -160,12 +161,19 @@ def query(args) -> dict:
             for q in spec["queries"]:
                 for sql in q["sql"]:
                     conn.execute(sql).fetchall()
+        round_trip: list[float] = []
         for r in range(args.repeat):
             for q in spec["queries"]:
                 sql = q["sql"][(args.offset + r) % len(q["sql"])]
                 began = time.perf_counter()
                 conn.execute(sql).fetchall()
                 timings[q["name"]].append((time.perf_counter() - began) * 1000)
+            if args.warmup:  # the floor under every warm sample: a query that does nothing
+                began = time.perf_counter()
+                conn.execute("SELECT 1").fetchall()
+                round_trip.append((time.perf_counter() - began) * 1000)
+        if round_trip:
+            timings[ROUND_TRIP] = round_trip
         if spec.get("setup"):
             conn.execute("ROLLBACK")
     return timings

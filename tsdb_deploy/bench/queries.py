@@ -24,6 +24,7 @@ from .host import DATA_DIR, BenchHost
 from .variants import Variant
 
 END = f"'{workload.END.isoformat()}'::timestamptz"
+ROUND_TRIP = "_round_trip"  # agent.ROUND_TRIP: SELECT 1 timed between the warm samples
 QUERY_TITLES = {
     "series_hour_30d": "metric series by hour, 30 days",
     "series_day_30d": "metric series by day, 30 days",

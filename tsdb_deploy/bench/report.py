@@ -55,6 +55,13 @@ def tables(results: dict, s: dict) -> str:
                 cells.append(f"{_ms(m['p50'])} / {_ms(m['p95'])}")
             cells += [_x(s["ratios"][k]["query_p95"][mode][q]) for k in ratios]
             rows.append(cells)
+        floor = s.get("round_trip", {})
+        if mode == "warm" and all(v in floor for v in variants):
+            rows.append(
+                ["_floor: SELECT 1 between the samples (not a goal)_"]
+                + [f"{_ms(floor[v]['p50'])} / {_ms(floor[v]['p95'])}" for v in variants]
+                + ["" for _ in ratios]
+            )
         header = ["query (p50 / p95 ms)"] + variants + [f"{k} p95" for k in ratios]
         parts += [f"### Queries, {mode} cache", _table(header, rows)]
     goal_rows = [

@@ -205,6 +205,7 @@ def run(opts: Options) -> int:
                     results["answers"][v.key] = queries.answers(host, v, vq)
                 progress.step(f"{v.key} warm queries")
                 warm = queries.warm(host, v, vq, opts.repeat)
+                round_trip = warm.pop(queries.ROUND_TRIP, [])
                 progress.step(f"{v.key} cold queries")
                 cold, how, left = queries.cold(
                     host, v, vq, opts.cold_repeat, opts.cold_method, progress.step
@@ -221,6 +222,7 @@ def run(opts: Options) -> int:
                         "vacuum_s": vacuum_s,
                         "sizes": sizes,
                         "warm": warm,
+                        "round_trip": round_trip,
                         "cold": cold,
                     }
                 )

@@ -82,6 +82,19 @@ def queries(results: dict) -> dict:
     return out
 
 
+def round_trip(results: dict) -> dict:
+    """variant -> p50, p95 of SELECT 1 timed between the warm samples: the floor no warm query
+    goes below (client, protocol, executor start), not a goal."""
+    samples: dict = {}
+    for run in results["rounds"]:
+        samples.setdefault(run["variant"], []).extend(run.get("round_trip", []))
+    return {
+        v: {"p50": percentile(x, 0.5), "p95": percentile(x, 0.95), "n": len(x)}
+        for v, x in samples.items()
+        if x
+    }
+
+
 def ratios(ingest_s: dict, query_s: dict) -> dict:
     """'C/B' etc. -> ingest per config (rows/s ratio) and query p95 per mode (ms ratio)."""
     out = {}
@@ -183,6 +196,7 @@ def summarise(results: dict) -> dict:
     return {
         "ingest": ingest_s,
         "queries": query_s,
+        "round_trip": round_trip(results),
         "ratios": ratio,
         "goals": goals(ingest_s, query_s, ratio, results["meta"]["writers_max"]),
     }
