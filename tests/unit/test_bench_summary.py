@@ -115,7 +115,14 @@ def test_report_files_are_well_formed(tmp_path):
     results = synthetic_results()
     report.write(results, tmp_path)
     data = json.loads((tmp_path / "results.json").read_text())
-    assert set(data["summary"]) == {"ingest", "queries", "round_trip", "ratios", "goals"}
+    assert set(data["summary"]) == {
+        "ingest",
+        "queries",
+        "round_trip",
+        "ratios",
+        "memory_budgets",
+        "goals",
+    }
     text = (tmp_path / "report.md").read_text()
     for heading in ("## Summary", "### Ingest", "### Queries, warm cache", "### Goals",
                     "## Physical limits", "#### Per-index cost", "## The deploy"):  # fmt: skip
@@ -129,3 +136,37 @@ def test_report_files_are_well_formed(tmp_path):
     for png in ("ingest.png", "query_p95.png", "deploy.png"):
         if f"![{png}]" in text:
             assert (tmp_path / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# pg_settings.boot_val of PostgreSQL 17 + TimescaleDB 2.19 (memory in each parameter's unit).
+STOCK_17 = {
+    "shared_buffers": "1024", "wal_buffers": "-1", "max_connections": "100",
+    "autovacuum_max_workers": "3", "max_worker_processes": "8", "max_wal_senders": "10",
+    "max_locks_per_transaction": "64", "autovacuum_work_mem": "-1",
+    "maintenance_work_mem": "65536", "max_parallel_workers": "8", "hash_mem_multiplier": "2",
+    "work_mem": "4096", "timescaledb.max_background_workers": "16",
+}  # fmt: skip
+
+
+def test_memory_budget_check_passes_the_planner_and_fails_timescaledb_tune():
+    from tsdb_deploy.bench import tstune, variants
+    from tsdb_deploy.planner import Hardware
+    from tsdb_deploy.units import GIB
+
+    hw = Hardware(memory_bytes=8 * GIB, cpus=2, storage="ssd", data_disk_bytes=250 * GIB)
+    built, _ = variants.build(hw)
+    results = {
+        "meta": {"budget_inputs": {"memory_bytes": 8 * GIB, "stock": STOCK_17}},
+        "variants": {v.key: {"config": v.config} for v in built},
+    }
+    budgets = summary.memory_budgets(results)
+    assert budgets["C"]["fits"] and budgets["D"]["fits"]
+    # timescaledb-tune at 8 GiB: 10 autovacuum workers x maintenance_work_mem (1 GiB, their
+    # autovacuum_work_mem is -1) alone exceed the host.
+    assert tstune.recommend(8 * GIB, 2)["autovacuum_max_workers"] == "10"
+    assert budgets["B"]["parts"]["maintenance"] == 11 * GIB
+    assert not budgets["B"]["fits"]
+    checks = {g["goal"].split(":")[0]: g for g in summary.goals({}, {}, {}, 2, budgets)}
+    assert checks["C (planner)"]["met"] and not checks["B (timescaledb-tune)"]["met"]
+    assert "over by" in checks["B (timescaledb-tune)"]["measured"]
+    assert summary.memory_budgets({"meta": {}, "variants": {}}) == {}

@@ -175,6 +175,8 @@ def run(opts: Options) -> int:
                 "queries_project": qdefs["project"],
                 "variant_switch": "ALTER SYSTEM for every parameter any variant sets, "
                 "then a restart",
+                # for summary.memory_budgets: each variant's config checked like the planner's
+                "budget_inputs": {"memory_bytes": hardware.memory_bytes, "stock": stock},
             },
             "variants": {
                 v.key: {"title": v.title, "schema": v.schema, "config": v.config}

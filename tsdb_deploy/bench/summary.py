@@ -8,6 +8,10 @@ from __future__ import annotations
 import math
 import statistics
 
+from ..planner import budget
+from ..planner.parameters import lookup
+from ..units import format_size
+
 VARIANTS = ("A", "B", "C", "D")
 RATIOS = (("C", "B"), ("D", "A"), ("D", "B"))
 NOISE_FLOOR = 0.05  # differences under 5% are never called a loss
@@ -95,6 +99,32 @@ def round_trip(results: dict) -> dict:
     }
 
 
+# What planner/budget.compute reads: a variant's value, or the server's built-in one.
+BUDGET_INPUTS = (
+    "shared_buffers", "wal_buffers", "max_connections", "autovacuum_max_workers",
+    "max_worker_processes", "max_wal_senders", "max_locks_per_transaction",
+    "autovacuum_work_mem", "maintenance_work_mem", "max_parallel_workers",
+    "hash_mem_multiplier", "work_mem", "timescaledb.max_background_workers",
+)  # fmt: skip
+
+
+def memory_budgets(results: dict) -> dict:
+    """variant -> the planner's worst-case memory check (planner/budget.py) of the config it
+    ran, against the bench host's memory: the check timescaledb-tune does not make. Needs
+    meta.budget_inputs (memory_bytes, and the server's built-in values by parameter)."""
+    inputs = results["meta"].get("budget_inputs")
+    if not inputs:
+        return {}
+    out = {}
+    for key, variant in results["variants"].items():
+        values = {
+            name: lookup(name).parse(variant["config"].get(name, inputs["stock"][name]))
+            for name in BUDGET_INPUTS
+        }
+        out[key] = budget.compute(inputs["memory_bytes"], values).describe()
+    return out
+
+
 def ratios(ingest_s: dict, query_s: dict) -> dict:
     """'C/B' etc. -> ingest per config (rows/s ratio) and query p95 per mode (ms ratio)."""
     out = {}
@@ -118,9 +148,25 @@ def ratios(ingest_s: dict, query_s: dict) -> dict:
     return out
 
 
-def goals(ingest_s: dict, query_s: dict, ratio: dict, writers_max: int) -> list[dict]:
+def goals(
+    ingest_s: dict, query_s: dict, ratio: dict, writers_max: int, budgets: dict | None = None
+) -> list[dict]:
     """Each goal with its measurement and met/not met."""
     checks = []
+    for key, label in (("C", "planner"), ("B", "timescaledb-tune")):
+        if key in (budgets or {}):
+            b = budgets[key]
+            worst = f"{format_size(b['worst_case_total'])} of {format_size(b['memory_limit'])}"
+            checks.append(
+                {
+                    "goal": f"{key} ({label}): worst-case memory fits the host (planner's "
+                    "budget check)" + ("" if key == "C" else "; not a goal, for comparison"),
+                    "measured": worst
+                    + ("" if b["fits"] else f", over by {format_size(-b['free'])}"),
+                    "ratio": b["worst_case_total"] / b["memory_limit"],
+                    "met": b["fits"],
+                }
+            )
     path = f"copy x{writers_max}"  # D's ingest path: COPY from all writers
     d_a = ratio.get("D/A")
     if d_a:
@@ -193,10 +239,12 @@ def summarise(results: dict) -> dict:
     ingest_s = ingest(results)
     query_s = queries(results)
     ratio = ratios(ingest_s, query_s)
+    budgets = memory_budgets(results)
     return {
         "ingest": ingest_s,
         "queries": query_s,
         "round_trip": round_trip(results),
         "ratios": ratio,
-        "goals": goals(ingest_s, query_s, ratio, results["meta"]["writers_max"]),
+        "memory_budgets": budgets,
+        "goals": goals(ingest_s, query_s, ratio, results["meta"]["writers_max"], budgets),
     }
