@@ -140,7 +140,7 @@ def test_report_files_are_well_formed(tmp_path):
 
 # pg_settings.boot_val of PostgreSQL 17 + TimescaleDB 2.19 (memory in each parameter's unit).
 STOCK_17 = {
-    "shared_buffers": "1024", "wal_buffers": "-1", "max_connections": "100",
+    "shared_buffers": "16384", "wal_buffers": "-1", "max_connections": "100",
     "autovacuum_max_workers": "3", "max_worker_processes": "8", "max_wal_senders": "10",
     "max_locks_per_transaction": "64", "autovacuum_work_mem": "-1",
     "maintenance_work_mem": "65536", "max_parallel_workers": "8", "hash_mem_multiplier": "2",
