@@ -32,8 +32,12 @@ def test_tiny_benchmark_writes_a_complete_report(tmp_path):
         for q in QUERY_TITLES:
             for mode in ("warm", "cold"):
                 assert summary["queries"][variant][q][mode]["n"] >= 1
+        assert summary["cold_floor"][variant]["n"] >= 1
         assert results["variants"][variant]["show"]["fsync"] == "on"
         assert results["variants"][variant]["show"]["synchronous_commit"] == "on"
+    # Every variant answers every query alike, whatever SQL it runs (D: served functions and
+    # the campaign_id column; the others: the documents' GROUP BY and properties @>).
+    assert results["meta"]["answers_differ"] == []
     assert set(summary["ratios"]) == {"C/B", "D/A", "D/B"}
     assert summary["goals"]
     physical = results["physical"]

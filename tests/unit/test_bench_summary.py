@@ -36,6 +36,7 @@ def synthetic_results(rounds=2):
                 "warm": {q: samples for q in QUERY_TITLES},
                 "round_trip": [0.1 + i / 100 for i in range(20)],
                 "cold": {q: [x * 5 for x in samples[:3]] for q in QUERY_TITLES},
+                "cold_floor": [6.0, 7.0, 8.0],
             })  # fmt: skip
     show = {"shared_buffers": "2GB", "fsync": "on"}
     single = {
@@ -119,6 +120,7 @@ def test_report_files_are_well_formed(tmp_path):
         "ingest",
         "queries",
         "round_trip",
+        "cold_floor",
         "ratios",
         "memory_budgets",
         "goals",
@@ -133,6 +135,9 @@ def test_report_files_are_well_formed(tmp_path):
     assert (tmp_path / "summary.md").read_text() in text
     # The floor row: SELECT 1's p50 / p95 per variant (0.1 .. 0.29 ms).
     assert "| _floor: SELECT 1 between the samples (not a goal)_ | 0.2 / 0.3 |" in text
+    # and under the cold table, the fresh backend's first query (6, 7, 8 ms in each of 2 rounds).
+    cold_floor = "| _floor: a fresh backend's first query, `SELECT count(*) FROM klaviyo_metrics`"
+    assert f"{cold_floor} (not a goal)_ | 7.0 / 8.0 |" in text
     for png in ("ingest.png", "query_p95.png", "deploy.png"):
         if f"![{png}]" in text:
             assert (tmp_path / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

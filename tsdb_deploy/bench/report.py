@@ -6,7 +6,13 @@ import json
 from pathlib import Path
 
 from . import charts, summary
-from .queries import QUERY_TITLES
+from .queries import COLD_FLOOR_SQL, QUERY_TITLES
+
+# The row under each query table: summary's floor key and what it timed.
+FLOORS = {
+    "warm": ("round_trip", "SELECT 1 between the samples"),
+    "cold": ("cold_floor", f"a fresh backend's first query, `{COLD_FLOOR_SQL}`"),
+}
 
 
 def write_json(results: dict, out: Path) -> Path:
@@ -55,10 +61,11 @@ def tables(results: dict, s: dict) -> str:
                 cells.append(f"{_ms(m['p50'])} / {_ms(m['p95'])}")
             cells += [_x(s["ratios"][k]["query_p95"][mode][q]) for k in ratios]
             rows.append(cells)
-        floor = s.get("round_trip", {})
-        if mode == "warm" and all(v in floor for v in variants):
+        floor_key, floor_title = FLOORS[mode]
+        floor = s.get(floor_key, {})
+        if all(v in floor for v in variants):
             rows.append(
-                ["_floor: SELECT 1 between the samples (not a goal)_"]
+                [f"_floor: {floor_title} (not a goal)_"]
                 + [f"{_ms(floor[v]['p50'])} / {_ms(floor[v]['p95'])}" for v in variants]
                 + ["" for _ in ratios]
             )

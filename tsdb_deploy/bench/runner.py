@@ -186,7 +186,7 @@ def run(opts: Options) -> int:
             "answers": {},
         }
         per_variant = (
-            len(configs) * ingest.BLOCKS_PER_CONFIG + len(QUERY_TITLES) * opts.cold_repeat + 2
+            len(configs) * ingest.BLOCKS_PER_CONFIG + (len(QUERY_TITLES) + 1) * opts.cold_repeat + 2
         )
         progress.start("rounds", opts.rounds * len(variant_list) * per_variant)
         for round_no in range(opts.rounds):
@@ -212,6 +212,7 @@ def run(opts: Options) -> int:
                 cold, how, left = queries.cold(
                     host, v, vq, opts.cold_repeat, opts.cold_method, progress.step
                 )
+                cold_floor = cold.pop(queries.COLD_FLOOR, [])
                 cold_how.update(how)
                 cache_left += [b for b in left if b is not None]
                 results["rounds"].append(
@@ -226,6 +227,7 @@ def run(opts: Options) -> int:
                         "warm": warm,
                         "round_trip": round_trip,
                         "cold": cold,
+                        "cold_floor": cold_floor,
                     }
                 )
                 report.write_json(results, opts.out)

@@ -86,12 +86,13 @@ def queries(results: dict) -> dict:
     return out
 
 
-def round_trip(results: dict) -> dict:
-    """variant -> p50, p95 of SELECT 1 timed between the warm samples: the floor no warm query
-    goes below (client, protocol, executor start), not a goal."""
+def floor(results: dict, key: str) -> dict:
+    """variant -> p50, p95 of a floor timed beside the queries, not a goal: "round_trip"
+    (SELECT 1 between the warm samples: client, protocol, executor start) or "cold_floor"
+    (queries.COLD_FLOOR: a fresh backend's first query on a one-page table)."""
     samples: dict = {}
     for run in results["rounds"]:
-        samples.setdefault(run["variant"], []).extend(run.get("round_trip", []))
+        samples.setdefault(run["variant"], []).extend(run.get(key, []))
     return {
         v: {"p50": percentile(x, 0.5), "p95": percentile(x, 0.95), "n": len(x)}
         for v, x in samples.items()
@@ -243,7 +244,8 @@ def summarise(results: dict) -> dict:
     return {
         "ingest": ingest_s,
         "queries": query_s,
-        "round_trip": round_trip(results),
+        "round_trip": floor(results, "round_trip"),
+        "cold_floor": floor(results, "cold_floor"),
         "ratios": ratio,
         "memory_budgets": budgets,
         "goals": goals(ingest_s, query_s, ratio, results["meta"]["writers_max"], budgets),

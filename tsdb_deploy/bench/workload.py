@@ -344,6 +344,14 @@ def _write_reference(spec: Spec, root: Path) -> None:
                 seen,
             )
             out.write("\t".join(_copy_text(f) for f in fields) + "\n")
+    # The campaigns the events are attributed to (campaign_id) under the names their
+    # properties carry ("Campaign Name"); this project's schema only: D's campaign panel
+    # resolves a name here, the documents' variants filter the properties instead.
+    with open(root / "klaviyo_campaigns.tsv", "w") as out:
+        for i, cid in enumerate(_attribution_ids(spec)[0]):
+            sent = (START + timedelta(days=DAYS * i / CAMPAIGNS)).isoformat(sep=" ")
+            fields = (cid, campaign_name(i), "sent", "email", sent, created, created)
+            out.write("\t".join(_copy_text(f) for f in fields) + "\n")
 
 
 METRICS_COLUMNS = (
@@ -354,6 +362,7 @@ PROFILES_COLUMNS = (
     "id, email, phone_number, external_id, first_name, last_name, created_at, updated_at, "
     "properties, last_event_date"
 )
+CAMPAIGNS_COLUMNS = "id, name, status, channel, send_time, created_at, updated_at"
 
 
 def write(spec: Spec, root: Path, progress=None) -> dict:
