@@ -102,6 +102,21 @@ def test_worst_case_budget_fits(row):
     assert budget.compute(memory, _values(p)) == p.budget
 
 
+def test_budget_inputs_are_exactly_what_compute_reads():
+    """budget.INPUTS is what a caller outside the planner (the benchmark) must supply."""
+
+    class Recording(dict):
+        read: set = set()
+
+        def __getitem__(self, key):
+            self.read.add(key)
+            return super().__getitem__(key)
+
+    values = Recording(_values(_plan(8 * GIB, 2)))
+    budget.compute(8 * GIB, values)
+    assert Recording.read == set(budget.INPUTS)
+
+
 def test_worker_processes_leave_room_for_timescaledb_and_parallel_workers(row):
     v = _values(row[0])
     assert v["max_worker_processes"] >= (

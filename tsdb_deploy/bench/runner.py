@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from .. import testhosts
+from ..planner import budget
 from . import deploytime, ingest, physical, queries, report, schemas, variants, workload
 from .host import DATA_DIR, BenchHost
 from .progress import Progress
@@ -122,7 +123,8 @@ def run(opts: Options) -> int:
         hardware = variants.hardware_from_record(host.plan_record())
         variant_list, the_plan = variants.build(hardware)
         keys = variants.all_keys(variant_list)
-        stock = variants.stock_values(host, keys)
+        # built-in values of every changed parameter and of what the memory check reads
+        stock = variants.stock_values(host, sorted(set(keys) | set(budget.INPUTS)))
         writers_max = opts.writers_max or hardware.whole_cpus
         spec = workload.spec_for(opts.events, opts.profiles)
         progress.step(f"generating {spec.events:,} events up front")

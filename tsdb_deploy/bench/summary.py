@@ -100,19 +100,11 @@ def floor(results: dict, key: str) -> dict:
     }
 
 
-# What planner/budget.compute reads: a variant's value, or the server's built-in one.
-BUDGET_INPUTS = (
-    "shared_buffers", "wal_buffers", "max_connections", "autovacuum_max_workers",
-    "max_worker_processes", "max_wal_senders", "max_locks_per_transaction",
-    "autovacuum_work_mem", "maintenance_work_mem", "max_parallel_workers",
-    "hash_mem_multiplier", "work_mem", "timescaledb.max_background_workers",
-)  # fmt: skip
-
-
 def memory_budgets(results: dict) -> dict:
     """variant -> the planner's worst-case memory check (planner/budget.py) of the config it
-    ran, against the bench host's memory: the check timescaledb-tune does not make. Needs
-    meta.budget_inputs (memory_bytes, and the server's built-in values by parameter)."""
+    ran, against the bench host's memory: the check timescaledb-tune does not make. Each of
+    budget.INPUTS is the variant's value or else the server's built-in one; needs
+    meta.budget_inputs (memory_bytes, and the built-in values by parameter)."""
     inputs = results["meta"].get("budget_inputs")
     if not inputs:
         return {}
@@ -120,7 +112,7 @@ def memory_budgets(results: dict) -> dict:
     for key, variant in results["variants"].items():
         values = {
             name: lookup(name).parse(variant["config"].get(name, inputs["stock"][name]))
-            for name in BUDGET_INPUTS
+            for name in budget.INPUTS
         }
         out[key] = budget.compute(inputs["memory_bytes"], values).describe()
     return out

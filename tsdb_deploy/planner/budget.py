@@ -95,6 +95,17 @@ class Budget:
         )
 
 
+# The parameters compute() reads (process_count() included): what a caller checking a config
+# it did not plan (the benchmark's variants) must supply. tests/unit/test_budget.py holds this
+# to what compute() really reads.
+INPUTS = (
+    "shared_buffers", "wal_buffers", "max_connections", "autovacuum_max_workers",
+    "max_worker_processes", "max_wal_senders", "max_locks_per_transaction",
+    "autovacuum_work_mem", "maintenance_work_mem", "max_parallel_workers",
+    "hash_mem_multiplier", "work_mem", "timescaledb.max_background_workers",
+)  # fmt: skip
+
+
 def process_count(values: dict) -> int:
     """Backends with catalog caches: everything but the auxiliary processes."""
     return (
