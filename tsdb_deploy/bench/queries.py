@@ -123,10 +123,9 @@ def cold(
 ):
     """{query: [ms]} (COLD_FLOOR's too), every sample on a fresh connection after emptying
     shared_buffers ('restart': PostgreSQL stopped and started; 'evict': every buffer evicted
-    in place, the
-    same state without the restart's seconds) and dropping the page cache; how the page
-    cache was dropped ('cgroup' or 'none'); and the page cache left after each drop (bytes,
-    the evidence that it worked)."""
+    in place, the same state without the restart's seconds) and dropping the page cache; how
+    the page cache was dropped ('cgroup' or 'none'); and the page cache left after each drop
+    (bytes, the evidence that it worked)."""
     queries = [*queries, {"name": COLD_FLOOR, "sql": [COLD_FLOOR_SQL]}]
     timings: dict[str, list[float]] = {q["name"]: [] for q in queries}
     how, left = set(), []

@@ -96,8 +96,8 @@ class Budget:
 
 
 # The parameters compute() reads (process_count() included): what a caller checking a config
-# it did not plan (the benchmark's variants) must supply. tests/unit/test_budget.py holds this
-# to what compute() really reads.
+# it did not plan (the benchmark's variants) must supply. tests/unit/test_planner.py holds
+# this to what compute() really reads.
 INPUTS = (
     "shared_buffers", "wal_buffers", "max_connections", "autovacuum_max_workers",
     "max_worker_processes", "max_wal_senders", "max_locks_per_transaction",
