@@ -15,6 +15,7 @@ import sys
 import pytest
 
 from tsdb_deploy import migrations
+from tsdb_deploy.settings import SETTINGS
 from tsdb_deploy.testhosts import TestHost
 
 from .conftest import ROOT, make_target
@@ -318,11 +319,124 @@ def walk(node: dict):
 def test_dashboard_queries_use_their_index_and_exclude_chunks(target, query):
     target.psql("SELECT refresh_klaviyo_aggregated_metrics(now() - INTERVAL '1 year', now())")
     sql, index = QUERIES[query]
-    table = "klaviyo_aggregated_metrics" if "aggregated" in sql else "klaviyo_events"
-    chunks = int(target.psql(f"SELECT count(*) FROM show_chunks('{table}')"))
     nodes = list(walk(plan_of(target, sql)))
     indexes = {n.get("Index Name", "") for n in nodes}
     assert any(name.endswith(index) or index in name for name in indexes), (query, indexes)
+    if "aggregated" in sql:
+        # a plain table on the Apache build (0008): "recent" is the index's time_bucket range
+        assert target.psql(f"SELECT to_regclass('{index}') IS NOT NULL") == "t"
+        conds = [n.get("Index Cond", "") for n in nodes if n.get("Index Name") == index]
+        assert conds and all("time_bucket >=" in c for c in conds), conds
+        return
+    chunks = int(target.psql("SELECT count(*) FROM show_chunks('klaviyo_events')"))
     scanned = {n["Relation Name"] for n in nodes if "Relation Name" in n}
     assert chunks > 1
     assert len(scanned) < chunks, (query, len(scanned), chunks)
+
+
+UPGRADE_DB = "tsdb_it_upgrade_0008"
+
+
+def psql_db(target, db: str, sql: str) -> str:
+    return target.run(
+        "tsdb-psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", "-d", db, "-c", sql
+    ).strip()
+
+
+def apply_migration(target, db: str, migration, variables: dict) -> str:
+    args = [f"{name}={value}" for name, value in variables.items()]
+    command = ["tsdb-psql", "-X", "-q", "-d", db]
+    for arg in args:
+        command += ["-v", arg]
+    return target.run(*command, stdin=migrations.script(migration, "test_schema"))
+
+
+def test_0008_rebuilds_the_aggregates_plain_keeping_rows_grants_and_the_refresh(target):
+    """A database at 0007 with aggregates in the hypertable, then 0008 as a deploy applies it:
+    the same rows, the same grants, no hypertable, and the refresh and maintenance work on."""
+    if target.psql("SHOW timescaledb.license") == "timescale":
+        pytest.skip("0008 changes nothing on the Community build")
+    schema = target.plan_record()["schema"]
+    variables = {
+        # the role the deploy made own the schema (group_data sets it; no default)
+        "app_user": target.psql(
+            "SELECT tableowner FROM pg_tables WHERE tablename = 'klaviyo_events'"
+        ),
+        "readonly_role": schema["readonly_role"],
+        "chunk_interval": schema["chunk_interval"],
+        "space_partitions": schema["space_partitions"],
+        "compress_after": SETTINGS["compress_after"].default,
+        "retention": SETTINGS["retention"].default,
+    }
+    owner = variables["app_user"]
+    every = migrations.discover()
+    before = [m for m in every if m.version < 8]
+    rebuild = next(m for m in every if m.version == 8)
+    rows = (
+        "SELECT count(*) || ' ' || md5(string_agg(a::text, ',' ORDER BY metric_id, time_bucket, "
+        "bucket_size)) FROM klaviyo_aggregated_metrics a"
+    )
+    is_hyper = (
+        "SELECT count(*) FROM timescaledb_information.hypertables "
+        "WHERE hypertable_name = 'klaviyo_aggregated_metrics'"
+    )
+    grants = (
+        "SELECT string_agg(grantee || ':' || privilege_type, ',' ORDER BY grantee, "
+        "privilege_type) FROM information_schema.role_table_grants "
+        "WHERE table_name = 'klaviyo_aggregated_metrics' AND grantee <> "
+        f"'{owner}'"
+    )
+    target.psql(f"DROP DATABASE IF EXISTS {UPGRADE_DB} WITH (FORCE)")
+    target.psql("DROP ROLE IF EXISTS tsdb_it_dash_writer")
+    try:
+        target.psql(f"CREATE DATABASE {UPGRADE_DB} OWNER {owner}")
+        psql_db(target, UPGRADE_DB, "CREATE EXTENSION timescaledb")
+        for migration in before:
+            apply_migration(target, UPGRADE_DB, migration, variables)
+        psql_db(target, UPGRADE_DB, DATASET.replace("\n", " "))
+        psql_db(
+            target,
+            UPGRADE_DB,
+            "SELECT refresh_klaviyo_aggregated_metrics(now() - INTERVAL '1 year', now())",
+        )
+        target.psql("CREATE ROLE tsdb_it_dash_writer")
+        psql_db(target, UPGRADE_DB, "GRANT INSERT, UPDATE ON klaviyo_aggregated_metrics "
+                "TO tsdb_it_dash_writer")  # fmt: skip
+        assert psql_db(target, UPGRADE_DB, is_hyper) == "1"
+        kept, granted = psql_db(target, UPGRADE_DB, rows), psql_db(target, UPGRADE_DB, grants)
+        assert int(kept.split()[0]) > 1000 and "tsdb_it_dash_writer:INSERT" in granted
+
+        apply_migration(target, UPGRADE_DB, rebuild, variables)
+        assert psql_db(target, UPGRADE_DB, is_hyper) == "0"
+        assert psql_db(target, UPGRADE_DB, rows) == kept
+        assert psql_db(target, UPGRADE_DB, grants) == granted
+        assert psql_db(target, UPGRADE_DB, "SELECT tableowner FROM pg_tables WHERE "
+                       "tablename = 'klaviyo_aggregated_metrics'") == owner  # fmt: skip
+        ledger_row = "SELECT name FROM tsdb_deploy.schema_migrations WHERE version = 8"
+        assert psql_db(target, UPGRADE_DB, ledger_row) == rebuild.name
+
+        # the refresh writes the new table: a new event's hour and day change, and only those
+        psql_db(
+            target,
+            UPGRADE_DB,
+            'INSERT INTO klaviyo_events (id, metric_id, profile_id, "timestamp", value, '
+            "properties, raw_data) VALUES ('E-after-0008', 'M1', 'P1', now() - INTERVAL "
+            "'2 hours', 12.5, '{}', '{}')",
+        )
+        changed = psql_db(
+            target,
+            UPGRADE_DB,
+            "SELECT refresh_klaviyo_aggregated_metrics(now() - INTERVAL '3 hours', now())",
+        )
+        assert changed == "2", changed
+        assert psql_db(target, UPGRADE_DB, "SELECT klaviyo_run_maintenance()").startswith(
+            "aggregates:"
+        )
+        served = (
+            "SELECT sum(events) FROM klaviyo_events_per_metric(now() - INTERVAL '1 year', "
+            "now() + INTERVAL '1 hour')"
+        )
+        assert psql_db(target, UPGRADE_DB, served) == str(EVENTS + 1)
+    finally:
+        target.psql(f"DROP DATABASE IF EXISTS {UPGRADE_DB} WITH (FORCE)")
+        target.psql("DROP ROLE IF EXISTS tsdb_it_dash_writer")
