@@ -45,6 +45,10 @@ def test_tiny_benchmark_writes_a_complete_report(tmp_path):
     assert set(physical["per_row"]) == set(VARIANTS)
     assert physical["per_row"]["D"]["wal"] > 0
     assert physical["index_costs"]["indexes"]
+    ceilings = physical["index_costs"]["ceilings"]
+    assert [len(c["dropped"]) for c in ceilings] == sorted(len(c["dropped"]) for c in ceilings)
+    assert all(c["rows_per_s"] > 0 for c in ceilings)
+    assert "klaviyo_events_pkey" in ceilings[-1]["dropped"]
     deploy = results["deploy"]["single"]
     assert deploy["no_change"]["totals"]["success"] == 0
     assert deploy["no_change_debug"]["commands"]["exec"] > 0

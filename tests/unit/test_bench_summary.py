@@ -76,6 +76,9 @@ def synthetic_results(rounds=2):
                                                              "without_ms": 9.0}}}],
                 "documents_extras": [{"change": "covering", "rows_per_s": 80.0,
                                       "ingest_change": -0.24}],
+                "ceilings": [{"indexes": "the primary key only", "dropped": ["idx_x", "idx_y"],
+                              "rows_per_s": 150.0, "per_round": [150.0],
+                              "ingest_change": 0.43}],
             },
         },
         "deploy": {"single": {"fresh": single, "no_change": single,
@@ -133,6 +136,9 @@ def test_report_files_are_well_formed(tmp_path):
         if line.startswith("|"):
             assert line.endswith("|"), line
     assert (tmp_path / "summary.md").read_text() in text
+    # the ceiling's D/A: the full load's copy x2 D/A (4.0) times the slice's change (+43%)
+    assert "the copy x2 D/A of the full load, 4.00x, times this change" in text
+    assert "| the primary key only | idx_x, idx_y | 150 | +43% | 5.72 |" in text
     # The floor row: SELECT 1's p50 / p95 per variant (0.1 .. 0.29 ms).
     assert "| _floor: SELECT 1 between the samples (not a goal)_ | 0.2 / 0.3 |" in text
     # and under the cold table, the fresh backend's first query (6, 7, 8 ms in each of 2 rounds).

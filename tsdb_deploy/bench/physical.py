@@ -7,7 +7,9 @@
   written twice, to WAL at commit and to its relation at checkpoint; CPU-bound rows/s = rows
   per server CPU-second x CPUs the writers can keep busy (one core per stream);
 - per index (this project's schema): ingest rate without it, and which queries use it and
-  how much slower they are without it (dropped inside a transaction, rolled back).
+  how much slower they are without it (dropped inside a transaction, rolled back); and the
+  ceilings index choices allow: ingest with only the indexes the dashboard reads, with the
+  primary key alone, with none.
 """
 
 from __future__ import annotations
@@ -145,6 +147,23 @@ _DOCUMENT_EXTRAS = (
 )
 
 
+def index_sets(ddl: dict[str, tuple[str, str]], used: set[str]) -> list[tuple[str, list[str]]]:
+    """The ingest ceilings index choices allow: (label, indexes dropped) for D's schema with
+    only what the dashboard's queries read (and the primary key, the ingest's idempotency),
+    with the primary key alone, and with no index at all. Measured whole, in the same rounds
+    as the per-index rows, because per-index gains do not simply multiply."""
+    pkey = [name for name, (drop, _) in ddl.items() if drop.endswith(f"DROP CONSTRAINT {name}")]
+    secondary = [name for name in ddl if name not in pkey]
+    return [
+        (
+            "only the indexes the dashboard's queries use, and the primary key",
+            [name for name in secondary if name not in used],
+        ),
+        ("the primary key only", secondary),
+        ("no index at all (the heap, TimescaleDB's routing, parsing)", list(ddl)),
+    ]
+
+
 def index_costs(
     host: BenchHost,
     spec: workload.Spec,
@@ -195,15 +214,22 @@ def index_costs(
         progress(f"index cost: {label}: {result['rows_per_s']:,.0f} rows/s")
         return result["rows_per_s"]
 
+    used = {name for names in used_by.values() for name in names}
+    sets = index_sets(ddl, used)
     baseline: list[float] = []
     without: dict[str, list[float]] = {name: [] for name in ddl}
     extras: dict[str, list[float]] = {label: [] for label, _, _ in _DOCUMENT_EXTRAS}
+    ceilings: dict[str, list[float]] = {label: [] for label, _ in sets}
     for _ in range(rounds):
         baseline.append(rate("all indexes", [], []))
         for name, (drop, create) in ddl.items():
             without[name].append(rate(f"without {name}", [drop], [create]))
         for label, apply, undo in _DOCUMENT_EXTRAS:
             extras[label].append(rate(label, apply, undo))
+        for label, dropped in sets:
+            drops = [ddl[name][0] for name in dropped]
+            creates = [ddl[name][1] for name in reversed(dropped)]
+            ceilings[label].append(rate(label, drops, creates))
         baseline.append(rate("all indexes", [], []))
     host.psql(f"DROP DATABASE {db} WITH (FORCE)")
     base_rate = statistics.median(baseline)
@@ -249,5 +275,15 @@ def index_costs(
                 "ingest_change": statistics.median(rates) / base_rate - 1,
             }
             for label, rates in extras.items()
+        ],
+        "ceilings": [
+            {
+                "indexes": label,
+                "dropped": dropped,
+                "rows_per_s": statistics.median(ceilings[label]),
+                "per_round": ceilings[label],
+                "ingest_change": statistics.median(ceilings[label]) / base_rate - 1,
+            }
+            for label, dropped in sets
         ],
     }

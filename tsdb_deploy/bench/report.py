@@ -219,7 +219,39 @@ def _physical_section(results: dict) -> str:
                 ],
             ),
         ]
+        parts += _ceilings(results, costs)
     return "\n".join(parts)
+
+
+def _ceilings(results: dict, costs: dict) -> list[str]:
+    """What index choices alone allow D's ingest, and that against A: the slice's change over
+    every index times D/A of the full load at the same writer count (the slice runs on D's
+    config, A on stock, so this is an estimate and says so)."""
+    if not costs.get("ceilings"):
+        return []
+    label = f"copy x{costs['writers']}"
+    d_over_a = (
+        results.get("summary", {}).get("ratios", {}).get("D/A", {}).get("ingest", {}).get(label)
+    )
+    rows = [
+        [
+            c["indexes"],
+            ", ".join(c["dropped"]) or "-",
+            f"{c['rows_per_s']:,.0f}",
+            f"{c['ingest_change']:+.0%}",
+            _x(d_over_a * (1 + c["ingest_change"])) if d_over_a else "-",
+        ]
+        for c in costs["ceilings"]
+    ]
+    header = ["D's events with", "dropped", "rows/s", "against every index", "D/A, estimated"]
+    return [
+        "",
+        f"#### Ingest ceilings: how far index choices alone take D (same slice and rounds; "
+        f"D/A estimated as the {label} D/A of the full load, "
+        f"{_x(d_over_a) + 'x' if d_over_a else '-'}, times this change)",
+        "",
+        _table(header, rows),
+    ]
 
 
 def _totals(totals: dict | None) -> str:

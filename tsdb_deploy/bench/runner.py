@@ -237,7 +237,7 @@ def run(opts: Options) -> int:
         results["meta"]["answers_differ"] = queries.disagreements(results["answers"])
         _physical(results, variant_list, writers_max, hardware.whole_cpus)
         d = variant_list[-1]  # D is the last applied and its data is loaded
-        progress.start("index costs", 16 * opts.rounds + 8)
+        progress.start("index costs", 19 * opts.rounds + 8)
         results["physical"]["index_costs"] = physical.index_costs(
             host,
             spec,
