@@ -106,6 +106,21 @@ def test_defaults_when_the_file_is_not_there(tmp_path):
     assert cfg.free_space_factor == 1.5
 
 
+def test_the_fallback_defaults_are_what_the_deploy_writes_by_default():
+    """tsdb-backup is copied alone onto hosts, so it keeps a fallback for an absent config file;
+    the settings table (with group_data/all.py's choices) stays the one source: the config the
+    deploy writes from it by default holds exactly these values."""
+    from tsdb_deploy import settings
+    from tsdb_deploy.deploys.backups import backup_conf
+
+    chosen = {}
+    exec((ROOT / "group_data" / "all.py").read_text(), {}, chosen)
+    resolved = settings.resolve({**chosen, "runtime": "native"})
+    written = bk.parse_conf(backup_conf(resolved, pg_version=17))
+    assert written == {key: bk.DEFAULTS[key] for key in written}
+    assert set(bk.DEFAULTS) - set(written) == {"BACKUP_LOCK_WAIT", "BACKUP_FREE_SPACE_FACTOR"}
+
+
 def test_environment_wins_over_the_file(tmp_path):
     conf = tmp_path / "backup.conf"
     conf.write_text("BACKUP_DIR=/from/file\nMAX_DAILY_BACKUPS=3\nDB_NAME=filedb\nUNKNOWN=1\n")
