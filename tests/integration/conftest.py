@@ -69,8 +69,11 @@ class Target:
             raise AssertionError(f"{command} failed ({proc.returncode}): {proc.stderr}")
         return proc.stdout
 
-    def psql(self, sql: str) -> str:
-        return self.run("tsdb-psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", "-c", sql).strip()
+    def psql(self, sql: str, db: str | None = None) -> str:
+        where = ["-d", db] if db else []
+        return self.run(
+            "tsdb-psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", *where, "-c", sql
+        ).strip()
 
     def show(self, name: str) -> str:
         return self.psql(f"SHOW {name}")

@@ -337,18 +337,10 @@ def test_dashboard_queries_use_their_index_and_exclude_chunks(target, query):
 UPGRADE_DB = "tsdb_it_upgrade_0008"
 
 
-def psql_db(target, db: str, sql: str) -> str:
-    return target.run(
-        "tsdb-psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", "-d", db, "-c", sql
-    ).strip()
-
-
 def apply_migration(target, db: str, migration, variables: dict) -> str:
-    args = [f"{name}={value}" for name, value in variables.items()]
-    command = ["tsdb-psql", "-X", "-q", "-d", db]
-    for arg in args:
-        command += ["-v", arg]
-    return target.run(*command, stdin=migrations.script(migration, "test_schema"))
+    defines = [arg for name, value in variables.items() for arg in ("-v", f"{name}={value}")]
+    script = migrations.script(migration, "test_schema")
+    return target.run("tsdb-psql", "-X", "-q", "-d", db, *defines, stdin=script)
 
 
 def test_0008_rebuilds_the_aggregates_plain_keeping_rows_grants_and_the_refresh(target):
@@ -386,57 +378,53 @@ def test_0008_rebuilds_the_aggregates_plain_keeping_rows_grants_and_the_refresh(
         "WHERE table_name = 'klaviyo_aggregated_metrics' AND grantee <> "
         f"'{owner}'"
     )
+
+    def upgraded(sql: str) -> str:
+        return target.psql(sql, db=UPGRADE_DB)
+
     target.psql(f"DROP DATABASE IF EXISTS {UPGRADE_DB} WITH (FORCE)")
     target.psql("DROP ROLE IF EXISTS tsdb_it_dash_writer")
     try:
         target.psql(f"CREATE DATABASE {UPGRADE_DB} OWNER {owner}")
-        psql_db(target, UPGRADE_DB, "CREATE EXTENSION timescaledb")
+        upgraded("CREATE EXTENSION timescaledb")
         for migration in before:
             apply_migration(target, UPGRADE_DB, migration, variables)
-        psql_db(target, UPGRADE_DB, DATASET.replace("\n", " "))
-        psql_db(
-            target,
-            UPGRADE_DB,
+        upgraded(DATASET.replace("\n", " "))
+        upgraded(
             "SELECT refresh_klaviyo_aggregated_metrics(now() - INTERVAL '1 year', now())",
         )
         target.psql("CREATE ROLE tsdb_it_dash_writer")
-        psql_db(target, UPGRADE_DB, "GRANT INSERT, UPDATE ON klaviyo_aggregated_metrics "
+        upgraded("GRANT INSERT, UPDATE ON klaviyo_aggregated_metrics "
                 "TO tsdb_it_dash_writer")  # fmt: skip
-        assert psql_db(target, UPGRADE_DB, is_hyper) == "1"
-        kept, granted = psql_db(target, UPGRADE_DB, rows), psql_db(target, UPGRADE_DB, grants)
+        assert upgraded(is_hyper) == "1"
+        kept, granted = upgraded(rows), upgraded(grants)
         assert int(kept.split()[0]) > 1000 and "tsdb_it_dash_writer:INSERT" in granted
 
         apply_migration(target, UPGRADE_DB, rebuild, variables)
-        assert psql_db(target, UPGRADE_DB, is_hyper) == "0"
-        assert psql_db(target, UPGRADE_DB, rows) == kept
-        assert psql_db(target, UPGRADE_DB, grants) == granted
-        assert psql_db(target, UPGRADE_DB, "SELECT tableowner FROM pg_tables WHERE "
+        assert upgraded(is_hyper) == "0"
+        assert upgraded(rows) == kept
+        assert upgraded(grants) == granted
+        assert upgraded("SELECT tableowner FROM pg_tables WHERE "
                        "tablename = 'klaviyo_aggregated_metrics'") == owner  # fmt: skip
         ledger_row = "SELECT name FROM tsdb_deploy.schema_migrations WHERE version = 8"
-        assert psql_db(target, UPGRADE_DB, ledger_row) == rebuild.name
+        assert upgraded(ledger_row) == rebuild.name
 
         # the refresh writes the new table: a new event's hour and day change, and only those
-        psql_db(
-            target,
-            UPGRADE_DB,
+        upgraded(
             'INSERT INTO klaviyo_events (id, metric_id, profile_id, "timestamp", value, '
             "properties, raw_data) VALUES ('E-after-0008', 'M1', 'P1', now() - INTERVAL "
             "'2 hours', 12.5, '{}', '{}')",
         )
-        changed = psql_db(
-            target,
-            UPGRADE_DB,
+        changed = upgraded(
             "SELECT refresh_klaviyo_aggregated_metrics(now() - INTERVAL '3 hours', now())",
         )
         assert changed == "2", changed
-        assert psql_db(target, UPGRADE_DB, "SELECT klaviyo_run_maintenance()").startswith(
-            "aggregates:"
-        )
+        assert upgraded("SELECT klaviyo_run_maintenance()").startswith("aggregates:")
         served = (
             "SELECT sum(events) FROM klaviyo_events_per_metric(now() - INTERVAL '1 year', "
             "now() + INTERVAL '1 hour')"
         )
-        assert psql_db(target, UPGRADE_DB, served) == str(EVENTS + 1)
+        assert upgraded(served) == str(EVENTS + 1)
     finally:
         target.psql(f"DROP DATABASE IF EXISTS {UPGRADE_DB} WITH (FORCE)")
         target.psql("DROP ROLE IF EXISTS tsdb_it_dash_writer")
