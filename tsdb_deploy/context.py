@@ -15,7 +15,7 @@ from . import pgbackrest, render, runtimes, secrets
 from .facts import DiskFacts, EffectiveResources
 from .migrations import MigrationError, discover
 from .planner import Hardware, Plan, PlanError, Workload, plan
-from .planner.chunks import chunk_interval
+from .planner.chunks import WHOLE_CHUNK_POLICIES, chunk_interval
 from .render import RenderError
 from .settings import SettingsError, resolve
 from .units import format_size
@@ -114,7 +114,9 @@ def build(host) -> HostContext:
         password = secrets.app_password(settings, host.name)
         migrations = discover()
         chunk = chunk_interval(
-            settings["events_per_day"], shared_buffers=the_plan.parameters["shared_buffers"].value
+            settings["events_per_day"],
+            shared_buffers=the_plan.parameters["shared_buffers"].value,
+            policies={name: settings[name] for name in WHOLE_CHUNK_POLICIES},
         )
     except (SettingsError, PlanError, RenderError, NotImplementedError, MigrationError) as exc:
         message = str(exc)

@@ -14,11 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from .planner.inputs import PG_VERSIONS, PROFILES, STORAGE_CLASSES
-from .units import UnitError, format_size, parse_size
+from .units import UnitError, format_size, parse_interval, parse_size
 
 REQUIRED = object()
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
-_INTERVAL = re.compile(r"^[1-9][0-9]* (hour|day|week|month|year)s?$")
 # pg_hba.conf keywords (a database named `all` would open every database) and built-ins.
 _RESERVED_NAMES = {
     "all", "sameuser", "samerole", "samegroup", "replication", "postgres", "template0",
@@ -139,7 +138,9 @@ class Setting:
         return value.rstrip("/") or "/"
 
     def _check_interval(self, value):
-        if not isinstance(value, str) or not _INTERVAL.match(value):
+        try:
+            parse_interval(value)
+        except UnitError:
             self._fail(value, "must be an interval such as '90 days' or '2 years'")
         return value
 

@@ -36,6 +36,16 @@ PG_MEMORY_UNITS = {"B": 1, "kB": KIB, "MB": MIB, "GB": GIB, "TB": TIB}
 PG_TIME_UNITS = {"us": 0.001, "ms": 1, "s": 1000, "min": 60_000, "h": 3_600_000, "d": 86_400_000}
 
 _NUMBER_UNIT = re.compile(r"^\s*(-?[0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*$")
+# The intervals the settings accept ('90 days', '2 years'), in seconds as PostgreSQL's
+# EXTRACT(EPOCH FROM interval) counts them: a month is 30 days, a year 365.25 days.
+INTERVAL_UNITS = {
+    "hour": 3600,
+    "day": 86_400,
+    "week": 7 * 86_400,
+    "month": 30 * 86_400,
+    "year": 31_557_600,
+}
+_INTERVAL = re.compile(r"^([1-9][0-9]*) (" + "|".join(INTERVAL_UNITS) + r")s?$")
 
 
 class UnitError(ValueError):
@@ -60,6 +70,14 @@ def parse_size(text: str | int) -> int:
             "GiB, TiB)"
         )
     return int(float(match.group(1)) * _SIZE_UNITS[unit])
+
+
+def parse_interval(text: str) -> int:
+    """Seconds in an interval written as the settings take it: '90 days', '1 year', '6 hours'."""
+    match = _INTERVAL.match(text) if isinstance(text, str) else None
+    if not match:
+        raise UnitError(f"not an interval such as '90 days' or '2 years': {text!r}")
+    return int(match.group(1)) * INTERVAL_UNITS[match.group(2)]
 
 
 def format_size(nbytes: int) -> str:

@@ -2,7 +2,8 @@
 
 The rule, restated from TimescaleDB's guidance rather than from the module: the indexes of the
 chunk being written (events/day x index bytes/event x interval) fit in shared_buffers; the
-interval is the longest of the offered steps that fits, between 1 hour and 7 days.
+interval is the longest of the offered steps that fits, between 1 hour and 30 days, and at most
+a third of the shortest whole-chunk policy window (retention, compress_after).
 """
 
 from __future__ import annotations
@@ -13,12 +14,15 @@ import pytest
 
 from tsdb_deploy.planner.chunks import (
     INDEX_BYTES_PER_EVENT,
+    POLICY_OVERSHOOT,
     STEPS,
+    WHOLE_CHUNK_POLICIES,
     ChunkInterval,
     chunk_interval,
     interval_seconds,
 )
-from tsdb_deploy.units import GIB, MIB
+from tsdb_deploy.settings import SETTINGS
+from tsdb_deploy.units import GIB, MIB, parse_interval
 
 DAY = 86400
 LABELS = [label for _, label in STEPS]
@@ -33,10 +37,10 @@ def _row(events, shared_buffers, expected, per_event=INDEX_BYTES_PER_EVENT, *, i
 ROWS = [
     _row(None, 2 * GIB, "7 days", id="unknown-ingest-2G"),
     _row(None, 128 * MIB, "7 days", id="unknown-ingest-smallest-host"),
-    _row(0, 2 * GIB, "7 days", id="no-ingest-longest-step"),
-    _row(10_000, 2 * GIB, "7 days", id="10k-2G-447days-capped"),
-    _row(100_000, 2 * GIB, "7 days", id="100k-2G-44.7days-capped"),
-    _row(300_000, 2 * GIB, "7 days", id="300k-2G-14.9days-capped"),
+    _row(0, 2 * GIB, "30 days", id="no-ingest-longest-step"),
+    _row(10_000, 2 * GIB, "30 days", id="10k-2G-447days-capped"),
+    _row(100_000, 2 * GIB, "30 days", id="100k-2G-44.7days-capped"),
+    _row(300_000, 2 * GIB, "14 days", id="300k-2G-14.9days"),
     _row(1_000_000, 2 * GIB, "3 days", id="1M-2G-4.47days"),
     _row(2_000_000, 2 * GIB, "2 days", id="2M-2G-2.24days"),
     _row(4_000_000, 2 * GIB, "1 day", id="4M-2G-1.12days"),
@@ -47,13 +51,15 @@ ROWS = [
     _row(100_000_000, 2 * GIB, "1 hour", id="100M-2G-1.07h"),
     _row(1_000_000_000, 2 * GIB, "1 hour", id="1G-2G-too-much-shortest-step"),
     _row(100_000, 128 * MIB, "2 days", id="100k-128M-2.8days"),
-    _row(1_000_000, 16 * GIB, "7 days", id="1M-16G-35.8days-capped"),
-    _row(1_000_000, 8 * GIB, "7 days", id="1M-8G-17.9days-capped"),
-    _row(5_000_000, 64 * GIB, "7 days", id="5M-64G-28.6days-capped"),
-    _row(1_000_000, 4 * GIB, "7 days", id="1M-4G-8.9days-capped"),
+    _row(1_000_000, 16 * GIB, "30 days", id="1M-16G-35.8days-capped"),
+    _row(1_000_000, 8 * GIB, "14 days", id="1M-8G-17.9days"),
+    _row(5_000_000, 64 * GIB, "14 days", id="5M-64G-28.6days"),
+    _row(1_000_000, 4 * GIB, "7 days", id="1M-4G-8.9days"),
     _row(1_000_000, 3 * GIB, "3 days", id="1M-3G-6.7days"),
     _row(1_000, 7 * 1000 * 480, "7 days", id="exact-fit-7days"),
     _row(1_000, 7 * 1000 * 480 - 1, "3 days", id="one-byte-short-of-7days"),
+    _row(1_000, 30 * 1000 * 480, "30 days", id="exact-fit-30days"),
+    _row(1_000, 30 * 1000 * 480 - 1, "14 days", id="one-byte-short-of-30days"),
     _row(1_000_000, 2 * GIB, "7 days", 200, id="leaner-index-set-10.7days"),
     _row(1_000_000, 2 * GIB, "1 day", 1500, id="heavier-index-set-1.4days"),
 ]
@@ -84,10 +90,10 @@ def test_fits_and_the_next_step_would_not(events, shared_buffers, per_event, exp
         assert events * per_event * longer / DAY > shared_buffers
 
 
-def test_steps_are_ordered_literals_from_one_hour_to_seven_days():
+def test_steps_are_ordered_literals_from_one_hour_to_thirty_days():
     seconds = [s for s, _ in STEPS]
     assert seconds == sorted(seconds)
-    assert seconds[0] == 3600 and seconds[-1] == 7 * DAY
+    assert seconds[0] == 3600 and seconds[-1] == 30 * DAY
     for s, label in STEPS:
         number, unit = re.fullmatch(r"(\d+) (hours?|days?)", label).groups()
         assert int(number) * (3600 if unit.startswith("hour") else DAY) == s
@@ -127,7 +133,7 @@ def test_reasons_name_the_inputs():
     assert "1,000,000 events/day" in reason and "480 B" in reason and "2.0 GiB" in reason
     assert "longest step that fits" in reason
     capped = chunk_interval(1, shared_buffers=2 * GIB).reason
-    assert "longest step (longer chunks slow ingest" in capped
+    assert "longest step (longer chunks coarsen retention and compression)" in capped
 
 
 def test_unpacks_as_interval_and_reason():
@@ -153,3 +159,53 @@ def test_unpacks_as_interval_and_reason():
 def test_bad_input_is_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):
         chunk_interval(kwargs.pop("events_per_day"), **kwargs)
+
+
+# The deploy's defaults (2 years, 90 days: 90 / 3 = 30 days) leave every step open.
+DEFAULT_POLICIES = {name: SETTINGS[name].default for name in WHOLE_CHUNK_POLICIES}
+
+
+@pytest.mark.parametrize(
+    "events,policies,expected",
+    [
+        pytest.param(10_000, DEFAULT_POLICIES, "30 days", id="defaults-leave-30-days"),
+        pytest.param(10_000, {"retention": "60 days"}, "14 days", id="retention-60d-20d-max"),
+        pytest.param(10_000, {"retention": "21 days"}, "7 days", id="retention-21d-exactly-7"),
+        pytest.param(10_000, {"retention": "20 days"}, "3 days", id="retention-20d-6.7d-max"),
+        pytest.param(
+            10_000,
+            {"retention": "1 year", "compress_after": "1 week"},
+            "2 days",
+            id="compress-after-a-week-2.3d-max",
+        ),
+        pytest.param(10_000, {"retention": "2 hours"}, "1 hour", id="tiny-window-shortest-step"),
+        # memory still wins where it is the tighter bound
+        pytest.param(1_000_000, {"retention": "60 days"}, "3 days", id="memory-tighter"),
+        pytest.param(None, {"retention": "12 days"}, "3 days", id="unknown-ingest-bounded"),
+        pytest.param(None, DEFAULT_POLICIES, "7 days", id="unknown-ingest-documents-7d"),
+    ],
+)
+def test_whole_chunk_policies_bound_the_interval(events, policies, expected):
+    result = chunk_interval(events, shared_buffers=2 * GIB, policies=policies)
+    assert result.interval == expected
+    window = min(parse_interval(text) for text in policies.values())
+    if expected != LABELS[0]:
+        assert interval_seconds(expected) * POLICY_OVERSHOOT <= window
+    if result.interval != chunk_interval(events, shared_buffers=2 * GIB).interval:
+        name = min(policies, key=lambda n: parse_interval(policies[n]))
+        assert f"{name} ({policies[name]})" in result.reason
+
+
+def test_the_bounding_policy_is_named():
+    reason = chunk_interval(5_555, shared_buffers=2 * GIB, policies={"retention": "30 days"})
+    assert reason == ChunkInterval(
+        "7 days",
+        "5,555 events/day x 480 B of index: a 7 days chunk's indexes take 17.8 MiB of "
+        "shared_buffers (2.0 GiB), the longest step within a third of retention (30 days), "
+        "whole-chunk policies' grain",
+    )
+
+
+def test_a_policy_that_is_not_an_interval_is_refused():
+    with pytest.raises(ValueError, match="not an interval"):
+        chunk_interval(1_000, shared_buffers=GIB, policies={"retention": "forever"})

@@ -13,6 +13,7 @@ from tsdb_deploy.units import (
     TIB,
     UnitError,
     format_size,
+    parse_interval,
     parse_pg_quantity,
     parse_size,
     pg_duration,
@@ -196,3 +197,24 @@ def test_format_size(nbytes, expected):
 )
 def test_round_down(value, step, expected):
     assert round_down(value, step) == expected
+
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("1 hour", 3600),
+        ("6 hours", 6 * 3600),
+        ("90 days", 90 * 86400),
+        ("1 week", 7 * 86400),
+        ("3 months", 90 * 86400),  # PostgreSQL: EXTRACT(EPOCH FROM INTERVAL '1 month') = 30 days
+        ("2 years", 2 * 31_557_600),  # and '1 year' = 365.25 days
+    ],
+)
+def test_parse_interval(text, expected):
+    assert parse_interval(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "90", "0 days", "90days", "1.5 days", "90 DAYS", None, 90])
+def test_parse_interval_rejects(text):
+    with pytest.raises(UnitError, match="not an interval"):
+        parse_interval(text)

@@ -11,7 +11,8 @@ import time
 from datetime import timedelta
 
 from .. import migrations
-from ..planner.chunks import chunk_interval
+from ..planner.chunks import WHOLE_CHUNK_POLICIES, chunk_interval
+from ..settings import SETTINGS
 from . import documents, workload
 from .host import DATA_DIR, BenchHost
 from .variants import Variant
@@ -23,15 +24,15 @@ READONLY_ROLE = "klaviyo_readonly"
 def project_variables(spec: workload.Spec, shared_buffers: int) -> dict[str, str]:
     """The migrations' psql variables as the deploy passes them (context.build), with the
     chunk interval sized from this workload's events per day."""
+    policies = {name: SETTINGS[name].default for name in WHOLE_CHUNK_POLICIES}
     return {
         "app_user": APP_USER,
         "readonly_role": READONLY_ROLE,
         "chunk_interval": chunk_interval(
-            spec.events_per_day, shared_buffers=shared_buffers
+            spec.events_per_day, shared_buffers=shared_buffers, policies=policies
         ).interval,
-        "space_partitions": "0",
-        "compress_after": "90 days",
-        "retention": "2 years",
+        "space_partitions": str(SETTINGS["space_partitions"].default),
+        **policies,
     }
 
 

@@ -26,6 +26,10 @@ event and profile ids, 6-character metric ids, 40 metrics, 50,000 profiles, 10-k
     BRIN (timestamp)                              ~0 B
     total                                        470 B   -> 480 with margin
 
+Two more bounds. The interval is at most 30 days, and at most a third of the shortest window a
+policy applies to whole chunks (retention drops, compression compresses, a chunk only once all
+of it is past the window), so those keep at most a third more than their window says.
+
 Unknown ingest gives 7 days, the documents' value and TimescaleDB's default, rather than a
 made-up DEFAULT_EVENTS_PER_DAY: a default rate would present a guess as a sizing. The reason line
 says up to which ingest 7 days fits this host, so an operator can tell whether to give the rate.
@@ -33,23 +37,30 @@ says up to which ingest 7 days fits this host, so an operator can tell whether t
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import NamedTuple
 
-from ..units import format_size
+from ..units import format_size, parse_interval
 
 INDEX_BYTES_PER_EVENT = 480
 UNKNOWN_INGEST_INTERVAL = "7 days"
+# The settings whose policies act on whole chunks (sql/0005: drop_chunks, compression); they
+# keep at most 1/POLICY_OVERSHOOT more than their window.
+WHOLE_CHUNK_POLICIES = ("retention", "compress_after")
+POLICY_OVERSHOOT = 3
 
 HOUR = 3600
 DAY = 24 * HOUR
 # The intervals offered, shortest first: at least an hour (shorter chunks mean thousands of
-# chunks over the retention, each planned and locked by queries), at most 7 days,
-# TimescaleDB's default. Longer chunks were measured to cost ingest and to buy nothing: at
-# 5,555 events/day, 30-day chunks ingested 32% slower than 7-day ones (bench/results/
-# findings.md), because autovacuum keeps re-ANALYZEing the chunk being written and each
-# ANALYZE reads more of a bigger chunk; and retention and compression, which work on whole
-# chunks, get coarser. A slow-ingest host gets 7-day chunks of a few MB, which is harmless:
-# a 180-day dashboard query plans 26 of them.
+# chunks over the retention, each planned and locked by queries), at most 30 days. Longer
+# chunks mean fewer to plan: a query without a time bound (a profile's timeline) plans every
+# chunk, ~1.2-1.7 ms each on a fresh backend, and over 180 days of 5,555 events/day a cold
+# timeline took 55 / 33 / 23 ms (median) with 7- / 14- / 30-day chunks; ingest, the other
+# queries and autovacuum did not get worse (bench/results/experiments-run5.json). Run 1 had
+# measured 30-day chunks 32% slower to ingest, from autovacuum re-ANALYZEing the growing chunk;
+# since run 2's statistics (default_statistics_target 100, raw_data STATISTICS 0) it has not
+# returned: one autoanalyze per chunk, whatever its length.
+# Past a month, retention and compression, which act on whole chunks, get coarse.
 STEPS: tuple[tuple[int, str], ...] = (
     (1 * HOUR, "1 hour"),
     (2 * HOUR, "2 hours"),
@@ -60,6 +71,8 @@ STEPS: tuple[tuple[int, str], ...] = (
     (2 * DAY, "2 days"),
     (3 * DAY, "3 days"),
     (7 * DAY, "7 days"),
+    (14 * DAY, "14 days"),
+    (30 * DAY, "30 days"),
 )
 _SECONDS = {label: seconds for seconds, label in STEPS}
 
@@ -84,22 +97,42 @@ def _index_bytes(events_per_day: int, index_bytes_per_event: int, seconds: int) 
     return events_per_day * index_bytes_per_event * seconds // DAY
 
 
+def _policy_steps(policies: Mapping[str, str]) -> tuple[tuple[tuple[int, str], ...], str]:
+    """The steps at most a third of the shortest policy window, and that window's name and
+    value when it cuts STEPS short ('' when it does not). The shortest step is always kept."""
+    if not policies:
+        return STEPS, ""
+    window, name = min((parse_interval(text), name) for name, text in policies.items())
+    allowed = tuple(s for s in STEPS if s[0] * POLICY_OVERSHOOT <= window) or STEPS[:1]
+    if allowed == STEPS:
+        return STEPS, ""
+    return allowed, f"{name} ({policies[name]})"
+
+
 def chunk_interval(
     events_per_day: int | None,
     *,
     shared_buffers: int,
+    policies: Mapping[str, str] | None = None,
     index_bytes_per_event: int = INDEX_BYTES_PER_EVENT,
 ) -> ChunkInterval:
-    """The largest step whose chunk's indexes fit in shared_buffers, with the reason."""
+    """The largest step whose chunk's indexes fit in shared_buffers and which is at most a
+    third of each policy window ({setting: interval}: retention, compress_after), with the
+    reason."""
     budget = _check_positive("shared_buffers", shared_buffers)
     per_event = _check_positive("index_bytes_per_event", index_bytes_per_event)
+    steps, bounded_by = _policy_steps(policies or {})
+    within = f"a third of {bounded_by}, whole-chunk policies' grain"
     if events_per_day is None:
-        seconds = interval_seconds(UNKNOWN_INGEST_INTERVAL)
+        seconds, label = min(
+            steps[-1], (interval_seconds(UNKNOWN_INGEST_INTERVAL), UNKNOWN_INGEST_INTERVAL)
+        )
         fits_up_to = budget * DAY // (per_event * seconds)
+        source = f"the documents' {label}" if label == UNKNOWN_INGEST_INTERVAL else within
         return ChunkInterval(
-            UNKNOWN_INGEST_INTERVAL,
-            f"ingest unknown: the documents' {UNKNOWN_INGEST_INTERVAL}, whose indexes fit "
-            f"shared_buffers ({format_size(budget)}) up to ~{fits_up_to:,} events/day",
+            label,
+            f"ingest unknown: {source}, whose indexes fit shared_buffers "
+            f"({format_size(budget)}) up to ~{fits_up_to:,} events/day",
         )
     if isinstance(events_per_day, bool) or not isinstance(events_per_day, int):
         raise ValueError(f"events_per_day must be a whole number or None, not {events_per_day!r}")
@@ -107,7 +140,7 @@ def chunk_interval(
         raise ValueError(f"events_per_day cannot be negative: {events_per_day}")
     fitting = [
         (seconds, label)
-        for seconds, label in STEPS
+        for seconds, label in steps
         if _index_bytes(events_per_day, per_event, seconds) <= budget
     ]
     if not fitting:
@@ -122,7 +155,9 @@ def chunk_interval(
     seconds, label = fitting[-1]
     need = _index_bytes(events_per_day, per_event, seconds)
     if (seconds, label) == STEPS[-1]:
-        why = "the longest step (longer chunks slow ingest and coarsen retention)"
+        why = "the longest step (longer chunks coarsen retention and compression)"
+    elif bounded_by and (seconds, label) == steps[-1]:
+        why = f"the longest step within {within}"
     else:
         why = "the longest step that fits"
     return ChunkInterval(
