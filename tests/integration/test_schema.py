@@ -11,6 +11,7 @@ import json
 import shutil
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -332,6 +333,43 @@ def test_dashboard_queries_use_their_index_and_exclude_chunks(target, query):
     scanned = {n["Relation Name"] for n in nodes if "Relation Name" in n}
     assert chunks > 1
     assert len(scanned) < chunks, (query, len(scanned), chunks)
+
+
+def index_scans(target, index: str) -> int:
+    return int(
+        target.psql(f"SELECT idx_scan FROM pg_stat_user_indexes WHERE indexrelname = '{index}'")
+    )
+
+
+def test_time_range_reads_of_the_aggregates_use_their_time_index(target):
+    """0009: the per-metric counts and the refresh's DELETE read a time range of the plain
+    aggregates table through (bucket_size, time_bucket), not the whole table."""
+    if target.psql("SHOW timescaledb.license") == "timescale":
+        pytest.skip("0009 changes nothing on the Community build")
+    index = "idx_klaviyo_aggregated_metrics_time"
+    target.psql("SELECT refresh_klaviyo_aggregated_metrics(now() - INTERVAL '1 year', now())")
+    target.psql("ANALYZE klaviyo_aggregated_metrics")
+    before = index_scans(target, index)
+    served = target.psql(
+        "SELECT sum(events) FROM klaviyo_events_per_metric(now() - INTERVAL '2 days', now())"
+    )
+    direct = target.psql(
+        "SELECT count(*) FROM klaviyo_events "
+        'WHERE "timestamp" >= now() - INTERVAL \'2 days\' AND "timestamp" < now()'
+    )
+    assert served == direct and int(served) > 0
+    # the backend that ran it reports its statistics as it exits
+    deadline = time.monotonic() + 10
+    while index_scans(target, index) <= before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert index_scans(target, index) > before
+    # the refresh's DELETE of vanished buckets, over the hourly maintenance's window
+    delete = plan_of(
+        target,
+        "DELETE FROM klaviyo_aggregated_metrics a WHERE a.bucket_size = '1 hour' "
+        "AND a.time_bucket >= now() - INTERVAL '3 days' AND a.time_bucket < now()",
+    )
+    assert index in {n.get("Index Name") for n in walk(delete)}
 
 
 UPGRADE_DB = "tsdb_it_upgrade_0008"
