@@ -269,9 +269,14 @@ _TABLE = [
         "compress_after",
         "interval",
         "90 days",
-        "compress events older than this (Community build only)",
+        "compress events older than this (Community build only); chunks span at most a third of it",
     ),
-    Setting("retention", "interval", "2 years", "drop events older than this"),
+    Setting(
+        "retention",
+        "interval",
+        "2 years",
+        "drop events older than this; chunks span at most a third of it",
+    ),
     # --- backups (the documents' names) and point-in-time recovery ----------------------
     Setting("BACKUP_DIR", "path", "/var/backups/tsdb", "logical backups (pg_dump), per tier"),
     Setting("MAX_HOURLY_BACKUPS", "int", 24, "hourly backups kept", min=1, max=10000),
