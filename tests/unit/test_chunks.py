@@ -19,7 +19,6 @@ from tsdb_deploy.planner.chunks import (
     WHOLE_CHUNK_POLICIES,
     ChunkInterval,
     chunk_interval,
-    interval_seconds,
 )
 from tsdb_deploy.settings import SETTINGS
 from tsdb_deploy.units import GIB, MIB, parse_interval
@@ -78,7 +77,7 @@ def test_fits_and_the_next_step_would_not(events, shared_buffers, per_event, exp
     if events is None:
         return
     result = chunk_interval(events, shared_buffers=shared_buffers, index_bytes_per_event=per_event)
-    seconds = interval_seconds(result.interval)
+    seconds = parse_interval(result.interval)
     need = events * per_event * seconds / DAY
     position = LABELS.index(result.interval)
     if position == 0 and need > shared_buffers:
@@ -104,7 +103,7 @@ def test_steps_are_ordered_literals_from_one_hour_to_thirty_days():
 def test_more_ingest_never_longer_chunks(shared_buffers):
     previous = None
     for events in [0, 1_000, 50_000, 200_000, 1_000_000, 5_000_000, 50_000_000, 10**9]:
-        seconds = interval_seconds(chunk_interval(events, shared_buffers=shared_buffers).interval)
+        seconds = parse_interval(chunk_interval(events, shared_buffers=shared_buffers).interval)
         assert previous is None or seconds <= previous
         previous = seconds
 
@@ -113,7 +112,7 @@ def test_more_ingest_never_longer_chunks(shared_buffers):
 def test_more_memory_never_shorter_chunks(events):
     previous = None
     for shared_buffers in [128 * MIB, 512 * MIB, 2 * GIB, 8 * GIB, 64 * GIB]:
-        seconds = interval_seconds(chunk_interval(events, shared_buffers=shared_buffers).interval)
+        seconds = parse_interval(chunk_interval(events, shared_buffers=shared_buffers).interval)
         assert previous is None or seconds >= previous
         previous = seconds
 
@@ -190,7 +189,7 @@ def test_whole_chunk_policies_bound_the_interval(events, policies, expected):
     assert result.interval == expected
     window = min(parse_interval(text) for text in policies.values())
     if expected != LABELS[0]:
-        assert interval_seconds(expected) * POLICY_OVERSHOOT <= window
+        assert parse_interval(expected) * POLICY_OVERSHOOT <= window
     if result.interval != chunk_interval(events, shared_buffers=2 * GIB).interval:
         name = min(policies, key=lambda n: parse_interval(policies[n]))
         assert f"{name} ({policies[name]})" in result.reason

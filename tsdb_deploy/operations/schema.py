@@ -17,8 +17,8 @@ from ..facts import (
     MigrationLedger,
     PostgresDatabase,
 )
-from ..planner.chunks import interval_seconds
 from ..render import cron_file
+from ..units import parse_interval
 from ._common import psql_file, sha256
 
 if TYPE_CHECKING:  # runtimes use these operations; import the type only for checkers
@@ -64,7 +64,7 @@ def chunk_time_interval(runtime: Runtime, database: str, table: str, interval: s
     """New chunks of `table` get the planned interval (existing chunks keep theirs)."""
     dimensions = host.get_fact(HypertableDimensions, psql=runtime.psql, database=database)
     current = (dimensions or {}).get(table, {}).get("interval")
-    wanted = interval_seconds(interval)
+    wanted = parse_interval(interval)
     if current is None:
         host.noop(f"{table} is not a hypertable yet: its migration creates it with {interval}")
         return

@@ -40,7 +40,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import NamedTuple
 
-from ..units import format_size, parse_interval
+from ..units import INTERVAL_UNITS, format_size, parse_interval
 
 INDEX_BYTES_PER_EVENT = 480
 UNKNOWN_INGEST_INTERVAL = "7 days"
@@ -49,8 +49,7 @@ UNKNOWN_INGEST_INTERVAL = "7 days"
 WHOLE_CHUNK_POLICIES = ("retention", "compress_after")
 POLICY_OVERSHOOT = 3
 
-HOUR = 3600
-DAY = 24 * HOUR
+DAY = INTERVAL_UNITS["day"]  # seconds
 # The intervals offered, shortest first: at least an hour (shorter chunks mean thousands of
 # chunks over the retention, each planned and locked by queries), at most 30 days. Longer
 # chunks mean fewer to plan: a query without a time bound (a profile's timeline) plans every
@@ -61,30 +60,16 @@ DAY = 24 * HOUR
 # since run 2's statistics (default_statistics_target 100, raw_data STATISTICS 0) it has not
 # returned: one autoanalyze per chunk, whatever its length.
 # Past a month, retention and compression, which act on whole chunks, get coarse.
-STEPS: tuple[tuple[int, str], ...] = (
-    (1 * HOUR, "1 hour"),
-    (2 * HOUR, "2 hours"),
-    (3 * HOUR, "3 hours"),
-    (6 * HOUR, "6 hours"),
-    (12 * HOUR, "12 hours"),
-    (1 * DAY, "1 day"),
-    (2 * DAY, "2 days"),
-    (3 * DAY, "3 days"),
-    (7 * DAY, "7 days"),
-    (14 * DAY, "14 days"),
-    (30 * DAY, "30 days"),
-)
-_SECONDS = {label: seconds for seconds, label in STEPS}
+LABELS = (
+    "1 hour", "2 hours", "3 hours", "6 hours", "12 hours",
+    "1 day", "2 days", "3 days", "7 days", "14 days", "30 days",
+)  # fmt: skip
+STEPS: tuple[tuple[int, str], ...] = tuple((parse_interval(label), label) for label in LABELS)
 
 
 class ChunkInterval(NamedTuple):
     interval: str  # a PostgreSQL interval literal, e.g. '7 days'
     reason: str  # one line
-
-
-def interval_seconds(label: str) -> int:
-    """Seconds in one of the STEPS labels ('6 hours' -> 21600)."""
-    return _SECONDS[label]
 
 
 def _check_positive(name: str, value: object) -> int:
@@ -125,7 +110,7 @@ def chunk_interval(
     within = f"a third of {bounded_by}, whole-chunk policies' grain"
     if events_per_day is None:
         seconds, label = min(
-            steps[-1], (interval_seconds(UNKNOWN_INGEST_INTERVAL), UNKNOWN_INGEST_INTERVAL)
+            steps[-1], (parse_interval(UNKNOWN_INGEST_INTERVAL), UNKNOWN_INGEST_INTERVAL)
         )
         fits_up_to = budget * DAY // (per_event * seconds)
         source = f"the documents' {label}" if label == UNKNOWN_INGEST_INTERVAL else within
