@@ -11,7 +11,7 @@ import json
 from tsdb_deploy import testhosts
 from tsdb_deploy.bench import main
 from tsdb_deploy.bench.queries import QUERY_TITLES
-from tsdb_deploy.bench.summary import VARIANTS
+from tsdb_deploy.bench.summary import SETTLED, VARIANTS
 
 HOST = "tsdb-bench-it"
 
@@ -26,7 +26,9 @@ def test_tiny_benchmark_writes_a_complete_report(tmp_path):
     summary = results["summary"]
     assert set(summary["ingest"]) == set(VARIANTS)
     for variant in VARIANTS:
-        assert set(summary["ingest"][variant]) == {"copy x1", "copy x2", "insert x1", "insert x2"}
+        assert set(summary["ingest"][variant]) == {
+            "copy x1", "copy x2", "insert x1", "insert x2", SETTLED
+        }  # fmt: skip
         for load in summary["ingest"][variant].values():
             assert load["rows_per_s"] > 0 and load["client_share"] < 1
         for q in QUERY_TITLES:
@@ -38,6 +40,7 @@ def test_tiny_benchmark_writes_a_complete_report(tmp_path):
     # Every variant answers every query alike, whatever SQL it runs (D: served functions and
     # the campaign_id column; the others: the documents' GROUP BY and properties @>).
     assert results["meta"]["answers_differ"] == []
+    assert all(r["settle_s"] > 0 for r in results["rounds"])  # the VACUUM ANALYZE after a load
     assert set(summary["ratios"]) == {"C/B", "D/A", "D/B"}
     assert summary["goals"]
     physical = results["physical"]

@@ -105,6 +105,37 @@ def test_medians_ratios_and_goals():
     assert all(met for goal, met in goals.items() if goal.startswith("C vs B"))
 
 
+def test_the_settled_row_charges_each_round_its_vacuum(tmp_path):
+    """A's deferred autovacuum lands in its settle: the row that adds it can turn a win
+    on the configurations' rates into a smaller one."""
+    results = synthetic_results()
+    settle = {"A": 40.0, "B": 1.0, "C": 1.0, "D": 1.0}
+    for run in results["rounds"]:
+        run["settle_s"] = settle[run["variant"]]
+    s = summary.summarise(results)
+    for variant in ("A", "D"):
+        first = next(r for r in results["rounds"] if r["variant"] == variant)
+        rows = sum(x["rows"] for x in first["ingest"])
+        seconds = sum(x["seconds"] for x in first["ingest"]) + settle[variant]
+        settled = s["ingest"][variant][summary.SETTLED]
+        assert settled["per_round"][0] == pytest.approx(rows / seconds)
+    ratio = s["ratios"]["D/A"]["ingest"][summary.SETTLED]
+    assert ratio > s["ratios"]["D/A"]["ingest"]["copy x2"]  # A paid 40 s more
+    goals = {g["goal"]: g for g in s["goals"]}
+    assert goals[f"D vs A: ingest {summary.SETTLED} at least 2x"]["ratio"] == ratio
+    report.write(results, tmp_path)
+    text = (tmp_path / "report.md").read_text()
+    assert f"| {summary.SETTLED} |" in text
+    assert "`VACUUM ANALYZE klaviyo_events` run right after it" in text  # how it was taken
+
+
+def test_results_without_settle_seconds_have_no_settled_row():
+    """results.json of runs before settle_s was recorded are summarised as they were."""
+    s = summary.summarise(synthetic_results())
+    assert summary.SETTLED not in s["ingest"]["A"]
+    assert not any(summary.SETTLED in g["goal"] for g in s["goals"])
+
+
 def test_a_loss_beyond_noise_is_reported():
     results = synthetic_results()
     for run in results["rounds"]:

@@ -101,6 +101,20 @@ def _meta_section(results: dict) -> str:
             f"- {m['rounds']} round(s) of A B C D, interleaved; each variant switch is "
             f"{m['variant_switch']}; warm queries repeated {m['repeat']}x per round after an "
             f"untimed pass, cold {m['cold_repeat']}x per round.",
+            *(
+                [
+                    "- Ingest: a configuration's rate is its blocks' rows over their seconds. "
+                    f"The row '{summary.SETTLED}' is each round's whole load with the "
+                    "`VACUUM ANALYZE klaviyo_events` run right after it added to its seconds: "
+                    "the statistics and visibility map autovacuum had not written yet, which "
+                    "the dashboard needs of the new chunks. Stock autovacuum (A) wakes every "
+                    "60 s and leaves most of it for after the load; timescaledb-tune's (B) and "
+                    "the planner's (C, D) every 10 s, during the load, where it is part of the "
+                    "configurations' rates."
+                ]
+                if all("settle_s" in r for r in results["rounds"])
+                else []
+            ),
             f"- Cold cache: {m['cold_cache']}",
             "- Other containers on the machine (sharing its CPUs and disk): at start "
             f"{', '.join(m['other_containers_at_start']) or 'none'}; at end "

@@ -198,6 +198,7 @@ def run(opts: Options) -> int:
                 results["variants"][v.key]["show"] = show
                 schema_s = schemas.create(host, v, variables)
                 loads = ingest.load(host, v, spec, ingest.rotated(configs, round_no), progress.step)
+                settle_s = schemas.settle(host, v)
                 aggregates_s = schemas.fill_aggregates(host, v)
                 t = time.perf_counter()
                 host.psql("VACUUM ANALYZE", v.db)
@@ -223,6 +224,7 @@ def run(opts: Options) -> int:
                         "variant": v.key,
                         "schema_s": schema_s,
                         "ingest": loads,
+                        "settle_s": settle_s,
                         "aggregates_s": aggregates_s,
                         "vacuum_s": vacuum_s,
                         "sizes": sizes,
