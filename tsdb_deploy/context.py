@@ -140,6 +140,7 @@ def build(host) -> HostContext:
             "chunk_interval": chunk.interval,
             "chunk_interval_reason": chunk.reason,
             "space_partitions": settings["space_partitions"],
+            "events_properties_index": settings["events_properties_index"],
             "readonly_role": settings["readonly_role"],
         },
     }

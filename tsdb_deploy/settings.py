@@ -266,6 +266,14 @@ _TABLE = [
         max=64,
     ),
     Setting(
+        "events_properties_index",
+        "bool",
+        True,
+        "the documents' GIN index on klaviyo_events.properties, for filters on any JSON "
+        "property; no dashboard query reads it and it costs about a quarter of COPY ingest "
+        "(README, the benchmark). False drops it, True builds it again chunk by chunk",
+    ),
+    Setting(
         "compress_after",
         "interval",
         "90 days",

@@ -123,6 +123,54 @@ def test_a_second_deploy_applies_nothing(target):
     assert result.changed == 0, result.output[-3000:]
 
 
+def changing_steps(result) -> list[str]:
+    assert result.returncode == 0, result.output[-5000:]
+    return [op["name"].split(" | ")[-1] for op in result.plan if op["hosts_with_change"]]
+
+
+def test_the_properties_index_follows_its_setting(target):
+    """events_properties_index = False drops the GIN from the hypertable and every chunk, and
+    a second deploy leaves it so; True builds it again on every chunk, valid, and the JSON
+    containment query reads it again; an index left invalid is built again. Each --dry names
+    the step before it runs. It deploys this checkout, so it runs before the tests that apply
+    migrations of their own, and it ends with the index back, as the later tests expect it."""
+    gin = "idx_klaviyo_events_properties_gin"
+    on_chunks = (
+        "SELECT count(*) FROM pg_indexes WHERE schemaname = '_timescaledb_internal' "
+        "AND indexdef LIKE '%USING gin (properties jsonb_path_ops)%'"
+    )
+    chunks = target.psql("SELECT count(*) FROM show_chunks('klaviyo_events')")
+    assert int(chunks) > 1 and target.psql(on_chunks) == chunks
+    off = {"events_properties_index": False}
+    record = "Record the plan this host was sized with"  # it notes the setting
+    try:
+        planned = changing_steps(target.deploy(off, dry=True))
+        assert "klaviyo_events properties index absent as set" in planned, planned
+        assert set(planned) <= {"klaviyo_events properties index absent as set", record}
+        assert target.psql(on_chunks) == chunks  # --dry changed nothing
+        assert target.deploy(off).returncode == 0
+        assert target.psql(f"SELECT to_regclass('{gin}') IS NULL") == "t"
+        assert target.psql(on_chunks) == "0"
+        assert target.deploy(off).changed == 0
+        planned = changing_steps(target.deploy(dry=True))
+        assert "klaviyo_events properties index present as set" in planned, planned
+        assert set(planned) <= {"klaviyo_events properties index present as set", record}
+    finally:
+        back = target.deploy()
+    assert back.returncode == 0, back.output[-5000:]
+    valid = f"SELECT indisvalid FROM pg_index WHERE indexrelid = '{gin}'::regclass"
+    assert target.psql(valid) == "t"
+    assert target.psql(on_chunks) == chunks
+    assert target.deploy().changed == 0
+    # an interrupted chunk-by-chunk build leaves the hypertable's index invalid: rebuilt
+    target.psql(f"UPDATE pg_index SET indisvalid = false WHERE indexrelid = '{gin}'::regclass")
+    assert target.deploy().changed >= 1
+    assert target.psql(valid) == "t" and target.psql(on_chunks) == chunks
+    sql, index = QUERIES["JSON property containment, 30 days"]
+    indexes = {n.get("Index Name", "") for n in walk(plan_of(target, sql))}
+    assert any(index in name for name in indexes), indexes
+
+
 def test_a_changed_applied_migration_is_refused(target, tmp_path):
     before = ledger(target)
     result = deploy_from(target, project_copy(tmp_path, change="0003_events_hypertable.sql"))

@@ -54,3 +54,15 @@ def test_dry_run_plans_dockers_own_repository(target):
                  "Docker daemon configuration", "Compose project"):  # fmt: skip
         assert step in changing, changing
     assert target.run("sh", "-c", "command -v docker || echo absent").strip() == "absent"
+
+
+def test_dry_run_on_a_bare_host_plans_dropping_the_properties_index(target):
+    """events_properties_index = False on a new host: sql/0003 creates the GIN, so the
+    dry run already says the step after it drops it (the step reads the index at run time)."""
+    result = target.deploy({"events_properties_index": False}, dry=True)
+    assert result.returncode == 0, result.output[-5000:]
+    changing = [op["name"].split(" | ")[-1] for op in result.plan if op["hosts_with_change"]]
+    assert "klaviyo_events properties index absent as set" in changing, changing
+    default = target.deploy(dry=True)
+    changing = [op["name"].split(" | ")[-1] for op in default.plan if op["hosts_with_change"]]
+    assert not any("properties index" in step for step in changing), changing

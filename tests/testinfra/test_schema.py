@@ -12,6 +12,7 @@ TABLES = (
     "klaviyo_campaigns", "klaviyo_flows", "klaviyo_forms", "klaviyo_segments",
     "klaviyo_segment_profiles",
 )  # fmt: skip
+PROPERTIES_INDEX = "idx_klaviyo_events_properties_gin"
 UNITS = {"hour": 3600, "day": 86400, "week": 7 * 86400}
 
 
@@ -60,6 +61,10 @@ def test_every_index_of_the_migrations_exists_and_is_valid(deployed):
     # the aggregates' index belongs to the Apache branch's table (continuous aggregates get
     # TimescaleDB's own index instead)
     allowed = set() if license_ == "apache" else {"idx_klaviyo_aggregated_metrics_recent"}
+    # the properties GIN is a setting (events_properties_index): absent where it says False
+    if deployed.record["schema"].get("events_properties_index") is False:
+        assert PROPERTIES_INDEX not in present
+        allowed.add(PROPERTIES_INDEX)
     assert missing <= allowed, missing
     assert deployed.psql("SELECT count(*) FROM pg_index WHERE NOT indisvalid") == "0"
 

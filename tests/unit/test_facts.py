@@ -1,7 +1,8 @@
 """Fact parsers on outputs recorded from real hosts (tests/fixtures/facts/).
 
 Recorded here: the cgroup v1 files (this machine and a --memory 4g --cpus 2 test host), the
-disk of this machine and of an overlay-rooted container, a live PostgreSQL 17 server. The
+disk of this machine and of an overlay-rooted container, a live PostgreSQL 17 server and the
+indexes of a deployed klaviyo_events. The
 cgroup v2, NVMe, LVM and SATA files are written in the formats the kernel uses, as the fact's
 shell prints them.
 """
@@ -17,6 +18,7 @@ from tsdb_deploy.facts import (
     parse_disk,
     parse_live_server,
     parse_resources,
+    parse_table_indexes,
 )
 from tsdb_deploy.scram import verify
 from tsdb_deploy.units import GIB
@@ -113,3 +115,14 @@ def test_database_state():
     assert state.roles["postgres"] is None  # peer only: no password
     assert verify("fixture-password-0123456789", state.roles["klaviyo"])
     assert parse_database_state(["__TSDB_NOT_RUNNING__"]) is None
+
+
+def test_table_indexes():
+    """Recorded from a deployed host's klaviyo_events (TableIndexes' command)."""
+    indexes = parse_table_indexes(lines("postgres-table-indexes.txt"))
+    assert indexes["idx_klaviyo_events_properties_gin"] is True
+    assert len(indexes) == 10 and all(indexes.values())
+    invalid = ["table\x1ftrue\x1f", "index\x1fidx_klaviyo_events_properties_gin\x1ffalse"]
+    assert parse_table_indexes(invalid) == {"idx_klaviyo_events_properties_gin": False}
+    assert parse_table_indexes(["table\x1ffalse\x1f"]) is None  # no such table yet
+    assert parse_table_indexes([]) is None  # no such database: psql printed nothing

@@ -35,6 +35,14 @@ def analytics_schema(ctx: context.HostContext) -> None:
         table=EVENTS,
         interval=ctx.schema["chunk_interval"],
     )
+    present = ctx.settings["events_properties_index"]
+    operations.properties_index(
+        name=f"{EVENTS} properties index {'present' if present else 'absent'} as set",
+        runtime=runtime,
+        database=database,
+        table=EVENTS,
+        present=present,
+    )
     operations.packages_installed(name="cron", packages=["cron"])
     operations.maintenance_schedule(
         name="Aggregate refresh and retention scheduled", runtime=runtime, database=database

@@ -18,18 +18,20 @@ from .postgres import (
     PgbackrestInfo,
     PostgresDatabase,
     PostgresServer,
+    TableIndexes,
     parse_backrest_info,
     parse_database_state,
     parse_dimensions,
     parse_ledger,
     parse_live_server,
+    parse_table_indexes,
 )
 
 __all__ = [
     "NOT_RUNNING", "BackrestStanza", "ContainerState", "DatabaseState", "Disk", "DiskFacts",
     "DockerContainer", "DockerImageId", "EffectiveResources", "HypertableDimensions",
     "LiveServer", "LiveSetting", "MigrationLedger", "PgbackrestInfo", "PostgresDatabase",
-    "PostgresServer", "Resources", "parse_backrest_info", "parse_container",
+    "PostgresServer", "Resources", "TableIndexes", "parse_backrest_info", "parse_container",
     "parse_database_state", "parse_dimensions", "parse_disk", "parse_ledger",
-    "parse_live_server", "parse_resources",
+    "parse_live_server", "parse_resources", "parse_table_indexes",
 ]  # fmt: skip

@@ -210,6 +210,42 @@ class HypertableDimensions(FactBase):
         return parse_dimensions(list(output))
 
 
+def parse_table_indexes(lines: list[str]) -> dict[str, bool] | None:
+    """index name -> valid (False: left by an interrupted build), or None: no such table."""
+    indexes: dict[str, bool] = {}
+    exists = False
+    for line in lines:
+        parts = line.split("\x1f")
+        if len(parts) != 3:
+            continue
+        kind, name, valid = parts
+        if kind == "table":
+            exists = name == "true"
+        else:
+            indexes[name] = valid == "true"
+    return indexes if exists else None
+
+
+class TableIndexes(FactBase):
+    """The indexes of `table` in `database` (a hypertable's own, which its chunks' follow),
+    None while the database or the table does not exist."""
+
+    shell_executable = "bash"
+
+    def command(self, psql: str, database: str, table: str) -> str:
+        relation = f"to_regclass('{table}')"
+        sql = shlex.quote(
+            f"SELECT 'table', ({relation} IS NOT NULL)::text, '' UNION ALL "
+            "SELECT 'index', i.relname::text, x.indisvalid::text FROM pg_index x "
+            f"JOIN pg_class i ON i.oid = x.indexrelid WHERE x.indrelid = {relation}"
+        )
+        opts = "-X -A -t -q -v ON_ERROR_STOP=1 -F $'\\x1f'"
+        return f"{psql} {opts} -d {shlex.quote(database)} -c {sql} 2>/dev/null || true"
+
+    def process(self, output):
+        return parse_table_indexes(list(output))
+
+
 # --- pgBackRest --------------------------------------------------------------------------
 
 

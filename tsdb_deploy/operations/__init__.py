@@ -13,11 +13,12 @@ from .schema import (
     chunk_time_interval,
     maintenance_cron_text,
     maintenance_schedule,
+    properties_index,
     schema_migrations,
 )
 
 __all__ = [
     "chunk_time_interval", "database_and_role", "differing_parameters", "first_backup",
     "maintenance_cron_text", "maintenance_schedule", "packages_installed", "pgbackrest_ready",
-    "postgres_config", "schema_migrations", "timescaledb_extension",
+    "postgres_config", "properties_index", "schema_migrations", "timescaledb_extension",
 ]  # fmt: skip

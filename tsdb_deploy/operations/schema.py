@@ -1,4 +1,5 @@
-"""The schema: migrations, the chunk interval, the scheduled maintenance."""
+"""The schema: migrations, the chunk interval, the optional properties index, the scheduled
+maintenance."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from ..facts import (
     HypertableDimensions,
     MigrationLedger,
     PostgresDatabase,
+    TableIndexes,
 )
 from ..render import cron_file
 from ..units import parse_interval
@@ -76,6 +78,48 @@ def chunk_time_interval(runtime: Runtime, database: str, table: str, interval: s
     yield (
         f"{runtime.psql} -X -q -v ON_ERROR_STOP=1 -d {shlex.quote(database)} -c " + shlex.quote(sql)
     )
+
+
+# sql/0003's GIN index on the events' properties, as it creates it. Built again chunk by chunk
+# (TimescaleDB's transaction_per_chunk): each chunk blocks writes only while its own index
+# builds, not the whole table for the whole build. The lock timeout keeps a DROP or CREATE
+# that waits behind a long query from queueing every other query of the table behind it.
+PROPERTIES_INDEX = "idx_klaviyo_events_properties_gin"
+PROPERTIES_INDEX_DEFINITION = "USING GIN (properties jsonb_path_ops)"
+INDEX_LOCK_TIMEOUT = "10s"
+
+
+@operation(is_idempotent=True)
+def properties_index(runtime: Runtime, database: str, table: str, present: bool):
+    """`table`'s GIN index on properties present or not, as the setting says: dropped, or
+    built again when wanted and missing or left invalid by an interrupted build."""
+    indexes = host.get_fact(TableIndexes, psql=runtime.psql, database=database, table=table)
+    if indexes is None:  # planning a fresh host: the table's migration creates the index
+        if present:
+            host.noop(f"{PROPERTIES_INDEX}: created with {table} by its migration")
+            return
+        indexes = {PROPERTIES_INDEX: True}
+    valid = indexes.get(PROPERTIES_INDEX)
+    if present and valid:
+        host.noop(f"{PROPERTIES_INDEX} present")
+        return
+    if not present and valid is None:
+        host.noop(f"{PROPERTIES_INDEX} absent (events_properties_index = False)")
+        return
+    statements = [f"SET lock_timeout = '{INDEX_LOCK_TIMEOUT}'"]
+    if valid is not None:  # unwanted, or invalid after an interrupted build
+        host.log(f"{table}: dropping {PROPERTIES_INDEX}", logger.info)
+        statements.append(f"DROP INDEX {PROPERTIES_INDEX}")
+    if present:
+        host.log(f"{table}: building {PROPERTIES_INDEX} chunk by chunk", logger.info)
+        statements.append(
+            f"CREATE INDEX {PROPERTIES_INDEX} ON {table} {PROPERTIES_INDEX_DEFINITION} "
+            "WITH (timescaledb.transaction_per_chunk)"
+        )
+    # one -c per statement: psql runs each in its own transaction, as CREATE INDEX with
+    # transaction_per_chunk requires, in one session, so the lock timeout holds for all
+    commands = " ".join(f"-c {shlex.quote(sql)}" for sql in statements)
+    yield f"{runtime.psql} -X -q -v ON_ERROR_STOP=1 -d {shlex.quote(database)} {commands}"
 
 
 MAINTENANCE_CRON = "/etc/cron.d/tsdb-maintenance"
