@@ -33,6 +33,12 @@ class DeployResult:
         assert self.totals is not None, self.output[-3000:]
         return self.totals["success"]
 
+    @property
+    def changing(self) -> list[str]:
+        """--dry: the steps (deploy prefix dropped) that would change the host."""
+        assert self.returncode == 0 and self.plan is not None, self.output[-5000:]
+        return [op["name"].split(" | ")[-1] for op in self.plan if op["hosts_with_change"]]
+
 
 class Target:
     """A test host and how to deploy to it and look inside it."""

@@ -123,11 +123,6 @@ def test_a_second_deploy_applies_nothing(target):
     assert result.changed == 0, result.output[-3000:]
 
 
-def changing_steps(result) -> list[str]:
-    assert result.returncode == 0, result.output[-5000:]
-    return [op["name"].split(" | ")[-1] for op in result.plan if op["hosts_with_change"]]
-
-
 def test_the_properties_index_follows_its_setting(target):
     """events_properties_index = False drops the GIN from the hypertable and every chunk, and
     a second deploy leaves it so; True builds it again on every chunk, valid, and the JSON
@@ -144,7 +139,7 @@ def test_the_properties_index_follows_its_setting(target):
     off = {"events_properties_index": False}
     record = "Record the plan this host was sized with"  # it notes the setting
     try:
-        planned = changing_steps(target.deploy(off, dry=True))
+        planned = target.deploy(off, dry=True).changing
         assert "klaviyo_events properties index absent as set" in planned, planned
         assert set(planned) <= {"klaviyo_events properties index absent as set", record}
         assert target.psql(on_chunks) == chunks  # --dry changed nothing
@@ -152,7 +147,7 @@ def test_the_properties_index_follows_its_setting(target):
         assert target.psql(f"SELECT to_regclass('{gin}') IS NULL") == "t"
         assert target.psql(on_chunks) == "0"
         assert target.deploy(off).changed == 0
-        planned = changing_steps(target.deploy(dry=True))
+        planned = target.deploy(dry=True).changing
         assert "klaviyo_events properties index present as set" in planned, planned
         assert set(planned) <= {"klaviyo_events properties index present as set", record}
     finally:

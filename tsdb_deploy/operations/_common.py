@@ -29,6 +29,13 @@ def show_diff(path: str, text: str) -> None:
         logger.info("  %s", line)
 
 
+def psql_command(runtime: Runtime, database: str, *statements: str) -> str:
+    """psql running each statement with its own -c: each in its own transaction, all in one
+    session (a SET holds for the statements after it)."""
+    commands = " ".join(f"-c {shlex.quote(sql)}" for sql in statements)
+    return f"{runtime.psql} -X -q -v ON_ERROR_STOP=1 -d {shlex.quote(database)} {commands}"
+
+
 def psql_file(runtime: Runtime, database: str, sql: str, remote_path: str, args: str = ""):
     """Run SQL from an uploaded 0600 file, so no value appears in a process list."""
     yield FileUploadCommand(StringIO(sql), remote_path)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shlex
 from typing import TYPE_CHECKING
 
 from pyinfra import host, logger, state
@@ -13,7 +12,7 @@ from .. import scram
 from ..facts import (
     PostgresDatabase,
 )
-from ._common import psql_file
+from ._common import psql_command, psql_file
 
 if TYPE_CHECKING:  # runtimes use these operations; import the type only for checkers
     from ..runtimes import Runtime
@@ -46,10 +45,7 @@ def database_and_role(runtime: Runtime, database: str, role: str, password: str)
             runtime, "postgres", "\n".join(statements) + "\n", "/root/.tsdb-deploy-role.sql"
         )
     if database not in databases:
-        yield (
-            f"{runtime.psql} -X -q -v ON_ERROR_STOP=1 -d postgres -c "
-            + shlex.quote(f'CREATE DATABASE "{database}" OWNER {ident}')
-        )
+        yield psql_command(runtime, "postgres", f'CREATE DATABASE "{database}" OWNER {ident}')
     if not statements and database in databases:
         host.noop(f"role {role} and database {database} exist; the password matches")
 
@@ -70,7 +66,4 @@ def timescaledb_extension(runtime: Runtime, database: str):
             f"(license: {license_}{lacks})"
         )
         return
-    yield (
-        f"{runtime.psql} -X -q -v ON_ERROR_STOP=1 -d {shlex.quote(database)} -c "
-        + shlex.quote("CREATE EXTENSION IF NOT EXISTS timescaledb")
-    )
+    yield psql_command(runtime, database, "CREATE EXTENSION IF NOT EXISTS timescaledb")

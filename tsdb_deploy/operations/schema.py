@@ -3,7 +3,6 @@ maintenance."""
 
 from __future__ import annotations
 
-import shlex
 from io import StringIO
 from typing import TYPE_CHECKING
 
@@ -21,7 +20,7 @@ from ..facts import (
 )
 from ..render import cron_file
 from ..units import parse_interval
-from ._common import psql_file, sha256
+from ._common import psql_command, psql_file, sha256
 
 if TYPE_CHECKING:  # runtimes use these operations; import the type only for checkers
     from ..runtimes import Runtime
@@ -75,9 +74,7 @@ def chunk_time_interval(runtime: Runtime, database: str, table: str, interval: s
         return
     host.log(f"{table}: chunk interval {current}s -> {interval} for new chunks", logger.info)
     sql = f"SELECT set_chunk_time_interval('{table}', INTERVAL '{interval}')"
-    yield (
-        f"{runtime.psql} -X -q -v ON_ERROR_STOP=1 -d {shlex.quote(database)} -c " + shlex.quote(sql)
-    )
+    yield psql_command(runtime, database, sql)
 
 
 # sql/0003's GIN index on the events' properties, as it creates it. Built again chunk by chunk
@@ -116,10 +113,9 @@ def properties_index(runtime: Runtime, database: str, table: str, present: bool)
             f"CREATE INDEX {PROPERTIES_INDEX} ON {table} {PROPERTIES_INDEX_DEFINITION} "
             "WITH (timescaledb.transaction_per_chunk)"
         )
-    # one -c per statement: psql runs each in its own transaction, as CREATE INDEX with
-    # transaction_per_chunk requires, in one session, so the lock timeout holds for all
-    commands = " ".join(f"-c {shlex.quote(sql)}" for sql in statements)
-    yield f"{runtime.psql} -X -q -v ON_ERROR_STOP=1 -d {shlex.quote(database)} {commands}"
+    # each statement its own transaction (CREATE INDEX with transaction_per_chunk requires it),
+    # one session: the lock timeout holds for all
+    yield psql_command(runtime, database, *statements)
 
 
 MAINTENANCE_CRON = "/etc/cron.d/tsdb-maintenance"
