@@ -1,6 +1,6 @@
 # Local test hosts (Debian 13 containers running systemd) that `make sandbox` starts: one per
 # runtime. group_data/sandbox.py holds what they share.
-from tsdb_deploy import sandbox
+from lab import sandbox
 
 native = [sandbox.NATIVE.pyinfra_name]
 docker = [(sandbox.DOCKER.pyinfra_name, sandbox.docker_host_data())]

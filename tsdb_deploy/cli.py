@@ -107,14 +107,14 @@ def _plan_command(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["bench"]:  # its own options: handed over whole
-        from .bench import main as bench
+        from lab.bench import main as bench
 
         return bench(argv[1:])
     args = _parser().parse_args(argv)
     try:
         if args.command == "plan":
             return _plan_command(args)
-        from . import sandbox  # needs docker; loaded only for this command
+        from lab import sandbox  # the local lab; needs docker, loaded only for this command
 
         return {
             "up": sandbox.up,

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tsdb_deploy import secrets, testhosts
+from lab import testhosts
+from tsdb_deploy import secrets
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD_FILE = ".sandbox/secrets/app_password"

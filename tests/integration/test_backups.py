@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from tsdb_deploy.testhosts import TestHost
+from lab.testhosts import TestHost
 
 from .conftest import make_target
 

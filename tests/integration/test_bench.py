@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import json
 
-from tsdb_deploy import testhosts
-from tsdb_deploy.bench import main
-from tsdb_deploy.bench.queries import QUERY_TITLES
-from tsdb_deploy.bench.summary import SETTLED, VARIANTS
+from lab import testhosts
+from lab.bench import main
+from lab.bench.queries import QUERY_TITLES
+from lab.bench.summary import SETTLED, VARIANTS
 
 HOST = "tsdb-bench-it"
 

@@ -11,8 +11,8 @@ import json
 
 import pytest
 
-from tsdb_deploy import sandbox, testhosts
-from tsdb_deploy.testhosts import TestHost
+from lab import sandbox, testhosts
+from lab.testhosts import TestHost
 from tsdb_deploy.units import GIB
 
 from .conftest import make_target

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from tsdb_deploy.testhosts import TestHost
+from lab.testhosts import TestHost
 from tsdb_deploy.units import GIB
 
 from .conftest import PASSWORD_FILE, ROOT, make_target

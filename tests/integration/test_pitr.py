@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from tsdb_deploy import sandbox
-from tsdb_deploy.testhosts import TestHost
+from lab import sandbox
+from lab.testhosts import TestHost
 
 from .conftest import make_target
 
@@ -25,7 +25,7 @@ HOSTS = {
 @pytest.fixture(scope="module", params=list(HOSTS))
 def target(request, tmp_path_factory):
     if request.param == "docker":
-        from tsdb_deploy import testhosts
+        from lab import testhosts
 
         testhosts.ensure_timescaledb_archive()
     test_host, data = HOSTS[request.param]

@@ -15,9 +15,9 @@ import time
 
 import pytest
 
+from lab.testhosts import TestHost
 from tsdb_deploy import migrations
 from tsdb_deploy.settings import SETTINGS
-from tsdb_deploy.testhosts import TestHost
 
 from .conftest import ROOT, make_target
 

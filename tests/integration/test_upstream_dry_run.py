@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tsdb_deploy.testhosts import TestHost
+from lab.testhosts import TestHost
 
 from .conftest import make_target
 

@@ -1,8 +1,8 @@
-"""`python -m tsdb_deploy.bench` arguments: defaults, --tiny, bad input."""
+"""`python -m lab.bench` arguments: defaults, --tiny, bad input."""
 
 import pytest
 
-from tsdb_deploy.bench import cli
+from lab.bench import cli
 
 
 @pytest.fixture

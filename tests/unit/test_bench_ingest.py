@@ -2,7 +2,7 @@
 
 import pytest
 
-from tsdb_deploy.bench import ingest
+from lab.bench import ingest
 
 
 def test_configurations_are_both_methods_for_every_writer_count():

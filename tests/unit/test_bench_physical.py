@@ -1,6 +1,6 @@
 """Which index sets the ingest ceilings drop, from D's index DDL and the indexes its plans use."""
 
-from tsdb_deploy.bench import physical
+from lab.bench import physical
 
 DDL = {
     "idx_a": ("DROP INDEX idx_a", "CREATE INDEX idx_a ON t (a)"),

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from tsdb_deploy.bench import report, summary
-from tsdb_deploy.bench.queries import QUERY_TITLES
+from lab.bench import report, summary
+from lab.bench.queries import QUERY_TITLES
 
 SPEED = {"A": 1.0, "B": 1.5, "C": 1.6, "D": 4.0}  # ingest rate multiples
 LATENCY = {"A": 10.0, "B": 8.0, "C": 7.9, "D": 2.0}  # query ms
@@ -191,7 +191,7 @@ STOCK_17 = {
 
 
 def test_memory_budget_check_passes_the_planner_and_fails_timescaledb_tune():
-    from tsdb_deploy.bench import tstune, variants
+    from lab.bench import tstune, variants
     from tsdb_deploy.planner import Hardware
     from tsdb_deploy.units import GIB
 

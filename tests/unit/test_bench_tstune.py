@@ -1,6 +1,6 @@
 """timescaledb-tune's rules (tuning-anchors.md) as variant B applies them."""
 
-from tsdb_deploy.bench import tstune
+from lab.bench import tstune
 from tsdb_deploy.units import GIB
 
 

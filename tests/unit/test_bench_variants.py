@@ -2,8 +2,8 @@
 
 import pytest
 
-from tsdb_deploy.bench import agent, documents, queries, schemas, variants, workload
-from tsdb_deploy.bench.host import BenchError
+from lab.bench import agent, documents, queries, schemas, variants, workload
+from lab.bench.host import BenchError
 from tsdb_deploy.planner import Hardware
 from tsdb_deploy.units import GIB
 

@@ -5,7 +5,7 @@ from datetime import datetime
 
 import pytest
 
-from tsdb_deploy.bench import workload
+from lab.bench import workload
 
 
 @pytest.fixture(scope="module")

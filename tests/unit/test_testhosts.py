@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from tsdb_deploy import testhosts as th
+from lab import testhosts as th
 
 BOOKWORM_DEB822 = """\
 Types: deb

@@ -1,6 +1,6 @@
 """Backup and restore throughput, pg_dump against pgBackRest, on a deployed test host.
 
-  python -m tsdb_deploy.bench.backup_throughput [--gib 1] [--keep]
+  python -m lab.bench.backup_throughput [--gib 1] [--keep]
 
 Starts a native test host (8g, 2 CPUs), deploys the project, generates at least --gib GiB of
 events shaped like the documents' (JSON properties and raw_data), then times, through the
@@ -19,7 +19,9 @@ import sys
 import time
 from pathlib import Path
 
-from .. import secrets, testhosts
+from tsdb_deploy import secrets
+
+from .. import testhosts
 from ..testhosts import TestHost
 
 ROOT = Path(__file__).resolve().parents[2]

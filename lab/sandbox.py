@@ -8,9 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from . import secrets, testhosts
+from tsdb_deploy import secrets
+from tsdb_deploy.units import format_size
+
+from . import testhosts
 from .testhosts import TestHost
-from .units import format_size
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PASSWORD_FILE = ".sandbox/secrets/app_password"

@@ -10,9 +10,10 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 
-from .. import migrations
-from ..planner.chunks import WHOLE_CHUNK_POLICIES, chunk_interval
-from ..settings import SETTINGS
+from tsdb_deploy import migrations
+from tsdb_deploy.planner.chunks import WHOLE_CHUNK_POLICIES, chunk_interval
+from tsdb_deploy.settings import SETTINGS
+
 from . import documents, workload
 from .host import DATA_DIR, BenchHost
 from .variants import Variant

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..planner import Hardware, Plan, Workload, plan
+from tsdb_deploy.planner import Hardware, Plan, Workload, plan
+
 from . import tstune
 from .host import BenchError, BenchHost
 

@@ -1,4 +1,4 @@
-"""`python -m tsdb_deploy.bench`: measure variants A-D side by side on a local test host."""
+"""`python -m lab.bench`: measure variants A-D side by side on a local test host."""
 
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ No registry is reachable, so the base image is built once per machine with deboo
 cached under a tag hashing the recipe. Every container and volume the harness creates carries
 the ``tsdb-deploy.testhost=1`` label, and it never removes anything without that label.
 
-CLI: ``python -m tsdb_deploy.testhosts up NAME[:MEM[:CPUS]] ... | down PREFIX | image``
+CLI: ``python -m lab.testhosts up NAME[:MEM[:CPUS]] ... | down PREFIX | image``
 """
 
 from __future__ import annotations
@@ -503,7 +503,7 @@ def remove_all(prefix: str) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m tsdb_deploy.testhosts",
+        prog="python -m lab.testhosts",
         description="Local Debian test hosts (systemd in Docker) for pyinfra and testinfra.",
     )
     commands = parser.add_subparsers(dest="command", required=True)

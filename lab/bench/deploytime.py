@@ -16,7 +16,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from .. import secrets, testhosts
+from tsdb_deploy import secrets
+
+from .. import testhosts
 from .host import BenchError
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from ..units import GIB, KIB, MIB
+from tsdb_deploy.units import GIB, KIB, MIB
 
 WORK_MEM_K = 128 * MIB  # 6.4 * 20 MB, as pkg/pgtune/memory.go stores it
 WORK_MEM_MIN = 64 * KIB

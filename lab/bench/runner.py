@@ -25,8 +25,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from tsdb_deploy.planner import budget
+
 from .. import testhosts
-from ..planner import budget
 from . import deploytime, ingest, physical, queries, report, schemas, variants, workload
 from .host import DATA_DIR, BenchHost
 from .progress import Progress
@@ -154,7 +155,7 @@ def run(opts: Options) -> int:
             "meta": {
                 "started": started,
                 "other_containers_at_start": others,
-                "command": "python -m tsdb_deploy.bench " + shlex.join(opts.argv),
+                "command": "python -m lab.bench " + shlex.join(opts.argv),
                 "rounds": opts.rounds,
                 "repeat": opts.repeat,
                 "cold_repeat": opts.cold_repeat,

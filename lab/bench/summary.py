@@ -8,9 +8,9 @@ from __future__ import annotations
 import math
 import statistics
 
-from ..planner import budget
-from ..planner.parameters import lookup
-from ..units import format_size
+from tsdb_deploy.planner import budget
+from tsdb_deploy.planner.parameters import lookup
+from tsdb_deploy.units import format_size
 
 VARIANTS = ("A", "B", "C", "D")
 RATIOS = (("C", "B"), ("D", "A"), ("D", "B"))
