@@ -1,13 +1,18 @@
-# The two commands a new user needs: `make sandbox` and `make test`. Each creates the project's
-# virtualenv (.venv, with tsdb-deploy on its PATH) on first use.
+# The two commands a new user needs: `make sandbox` and `make test`. Each installs what this
+# machine lacks (lab/prerequisites.sh: Docker, debootstrap, Python's venv) and creates the
+# project's virtualenv (.venv, with tsdb-deploy on its PATH) on first use.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: sandbox sandbox-down test unit lint venv molecule bench
+.PHONY: sandbox sandbox-down test unit lint venv molecule bench prerequisites
+
+prerequisites:
+	PYTHON=$(PYTHON) lab/prerequisites.sh
 
 $(STAMP): pyproject.toml
+	PYTHON=$(PYTHON) lab/prerequisites.sh
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
@@ -16,7 +21,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 ## Deploy the whole stack to local Debian 13 test hosts and show what they got.
-sandbox: $(STAMP)
+sandbox: $(STAMP) prerequisites
 	$(BIN)/tsdb-deploy sandbox up
 
 ## Remove the sandbox's test hosts.
@@ -24,7 +29,7 @@ sandbox-down: $(STAMP)
 	$(BIN)/tsdb-deploy sandbox down
 
 ## Lint, unit tests, then integration tests on fresh test hosts (needs Docker).
-test: $(STAMP) lint
+test: $(STAMP) prerequisites lint
 	$(BIN)/python -m pytest
 
 ## Unit tests only (no Docker).
