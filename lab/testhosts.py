@@ -41,14 +41,6 @@ BASE_PACKAGES = (
 )  # fmt: skip
 IMAGE_REPO = "tsdb-testhost"
 BASE_IMAGE_CHANGES = ('CMD ["/lib/systemd/systemd"]',)
-# The image the Docker runtime is tested with; see ensure_timescaledb_archive.
-TIMESCALEDB_IMAGE_REPO = "tsdb-timescaledb-test"
-TIMESCALEDB_PACKAGES = ("postgresql-17", "postgresql-17-timescaledb", "pgbackrest")
-TIMESCALEDB_IMAGE_CHANGES = (
-    "ENV PATH=/usr/lib/postgresql/17/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/bin",
-    "ENV LANG=C.UTF-8",
-    'CMD ["postgres"]',
-)
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 DEFAULT_CACHE = "/var/cache/tsdb-testhosts/apt"
 DOCKERD_LOG = "/var/log/tsdb-testhosts-dockerd.log"
@@ -210,7 +202,7 @@ def docker_run_args(host: TestHost, image: str, cache: Path) -> list[str]:
     return args + [image, "/lib/systemd/systemd"]
 
 
-def _say(message: str) -> None:
+def say(message: str) -> None:
     print(f"testhosts: {message}", file=sys.stderr, flush=True)
 
 
@@ -218,7 +210,7 @@ def _tail(text: str, lines: int = 15) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
 
 
-def _run(args: list[str], *, check: bool = True, timeout: float = 300) -> CompletedProcess:
+def run(args: list[str], *, check: bool = True, timeout: float = 300) -> CompletedProcess:
     try:
         result = subprocess.run(args, capture_output=True, text=True, timeout=timeout, check=False)
     except FileNotFoundError:
@@ -240,7 +232,7 @@ def _find_program(name: str, install_hint: str) -> str:
 
 
 @contextlib.contextmanager
-def _machine_lock(what: str) -> Iterator[None]:
+def machine_lock(what: str) -> Iterator[None]:
     """Serialize with other harness processes on this machine (parallel pytest, make)."""
     with open(Path(BUILD_DIR) / f"tsdb-testhost-{what}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -248,7 +240,7 @@ def _machine_lock(what: str) -> Iterator[None]:
 
 
 def _docker_info() -> CompletedProcess:
-    return _run(["docker", "info"], check=False, timeout=30)
+    return run(["docker", "info"], check=False, timeout=30)
 
 
 def ensure_docker() -> None:
@@ -256,14 +248,14 @@ def ensure_docker() -> None:
     global _dockerd
     if _docker_info().returncode == 0:
         return
-    with _machine_lock("dockerd"):
+    with machine_lock("dockerd"):
         info = _docker_info()  # another process may have started it while we waited
         if info.returncode == 0:
             return
         if os.geteuid() != 0 or os.environ.get("DOCKER_HOST"):  # not ours to start
             raise TestHostError(f"docker daemon not reachable:\n{_tail(info.stderr)}")
         dockerd = _find_program("dockerd", "apt-get install docker.io")
-        _say(f"docker daemon not running; starting {dockerd} (log: {DOCKERD_LOG})")
+        say(f"docker daemon not running; starting {dockerd} (log: {DOCKERD_LOG})")
         with open(DOCKERD_LOG, "ab") as log:  # own session: survives us and Ctrl-C
             _dockerd = subprocess.Popen(
                 [dockerd], stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
@@ -281,52 +273,21 @@ def ensure_docker() -> None:
 
 def ensure_base_image() -> str:
     """Return the base image tag, building the image with debootstrap if it is missing."""
-    return _ensure_image(image_tag(), BASE_PACKAGES, _customize_rootfs, BASE_IMAGE_CHANGES)
+    return ensure_image(image_tag(), BASE_PACKAGES, _customize_rootfs, BASE_IMAGE_CHANGES)
 
 
-def _ensure_image(tag: str, packages, customize, changes) -> str:
+def ensure_image(tag: str, packages, customize, changes) -> str:
     ensure_docker()
-    if _image_exists(tag):
+    if image_exists(tag):
         return tag
-    with _machine_lock("build"):
-        if not _image_exists(tag):  # another process may have built it while we waited
+    with machine_lock("build"):
+        if not image_exists(tag):  # another process may have built it while we waited
             _build_image(tag, packages, customize, changes)
     return tag
 
 
-def timescaledb_image_tag() -> str:
-    return image_tag(packages=TIMESCALEDB_PACKAGES, repo=TIMESCALEDB_IMAGE_REPO)
-
-
-def timescaledb_archive() -> Path:
-    """Where the TimescaleDB test image's archive is kept (see ensure_timescaledb_archive)."""
-    return cache_dir().parent / "images" / (timescaledb_image_tag().replace(":", "_") + ".tar")
-
-
-def ensure_timescaledb_archive() -> tuple[str, Path]:
-    """The TimescaleDB image the Docker runtime is tested with, as a `docker save` archive.
-
-    No registry is reachable here, so the image is built like a test host's: Debian 13 with
-    PostgreSQL 17, Debian's TimescaleDB and pgBackRest, binaries on PATH, a `postgres` user
-    and no cluster. That is the whole contract the Docker runtime relies on.
-    """
-    tag = _ensure_image(
-        timescaledb_image_tag(), TIMESCALEDB_PACKAGES, _customize_timescaledb_rootfs,
-        TIMESCALEDB_IMAGE_CHANGES,
-    )  # fmt: skip
-    archive = timescaledb_archive()
-    if not archive.exists():
-        with _machine_lock("archive"):
-            if not archive.exists():
-                archive.parent.mkdir(parents=True, exist_ok=True)
-                partial = archive.with_suffix(".partial")
-                _run(["docker", "save", "-o", str(partial), tag], timeout=900)
-                partial.rename(archive)
-    return tag, archive
-
-
-def _image_exists(tag: str) -> bool:
-    return _run(["docker", "image", "inspect", tag], check=False).returncode == 0
+def image_exists(tag: str) -> bool:
+    return run(["docker", "image", "inspect", tag], check=False).returncode == 0
 
 
 def _build_image(tag: str, packages, customize, changes) -> None:
@@ -334,25 +295,25 @@ def _build_image(tag: str, packages, customize, changes) -> None:
         raise TestHostError(f"building image {tag} needs root (debootstrap)")
     debootstrap = _find_program("debootstrap", "apt-get install debootstrap")
     mirror = find_debian_mirror(read_apt_sources())
-    _say(f"building image {tag} with debootstrap from {mirror} (about a minute)...")
+    say(f"building image {tag} with debootstrap from {mirror} (about a minute)...")
     workdir = Path(tempfile.mkdtemp(prefix="tsdb-testhost-", dir=BUILD_DIR))
     rootfs = workdir / "rootfs"
     try:
         include = "--include=" + ",".join(packages)
         boot = [debootstrap, "--variant=minbase", include, BASE_SUITE, str(rootfs), mirror]
-        result = _run(boot, check=False, timeout=1800)
+        result = run(boot, check=False, timeout=1800)
         if result.returncode != 0:  # its log says why; the log dies with the build dir
             log = rootfs / "debootstrap/debootstrap.log"
             detail = log.read_text(errors="replace") if log.is_file() else result.stderr
             raise TestHostError(f"{shlex.join(boot)} failed; log ends:\n{_tail(detail)}")
         customize(rootfs, mirror)
         tarball = str(workdir / "rootfs.tar")
-        _run(["tar", "-C", str(rootfs), "--numeric-owner", "-cf", tarball, "."], timeout=900)
+        run(["tar", "-C", str(rootfs), "--numeric-owner", "-cf", tarball, "."], timeout=900)
         flags = [arg for change in changes for arg in ("-c", change)]
-        _run(["docker", "import", *flags, tarball, tag], timeout=900)
+        run(["docker", "import", *flags, tarball, tag], timeout=900)
     finally:
         _remove_build_dir(workdir)
-    _say(f"built image {tag}")
+    say(f"built image {tag}")
 
 
 def _customize_rootfs(rootfs: Path, mirror: str) -> None:
@@ -368,7 +329,14 @@ def _customize_rootfs(rootfs: Path, mirror: str) -> None:
     (rootfs / "etc/systemd/system/systemd-firstboot.service").symlink_to("/dev/null")
 
 
-def _customize_timescaledb_rootfs(rootfs: Path, mirror: str) -> None:
+def customize_tool_rootfs(rootfs: Path, mirror: str) -> None:
+    """A lab tool image (builder, mirror server): apt sources kept, no host name."""
+    (rootfs / "etc/hostname").unlink(missing_ok=True)
+    (rootfs / "etc/apt/sources.list").write_text(f"deb {mirror} {BASE_SUITE} main\n")
+
+
+def customize_postgres_rootfs(rootfs: Path, mirror: str) -> None:
+    """A PostgreSQL image: no cluster (the deploy runs initdb), no downloaded packages."""
     (rootfs / "etc/hostname").unlink(missing_ok=True)
     # The package made a cluster and fetched .debs; the image carries neither.
     for leftover in ("etc/postgresql", "var/lib/postgresql", "var/cache/apt/archives",
@@ -411,11 +379,11 @@ def start(host: TestHost, *, image: str | None = None) -> None:
     cache = cache_dir()
     _prepare_cache(cache, host.name)
     cpus = f"{host.cpus:g}" if host.cpus else "all"
-    _say(f"starting {host.name} (memory: {host.memory or 'any'}, cpus: {cpus})...")
+    say(f"starting {host.name} (memory: {host.memory or 'any'}, cpus: {cpus})...")
     if host.docker_volume:
-        _run(["docker", "volume", "create", "--label", f"{LABEL}=1", volume_name(host.name)])
-    _run(docker_run_args(host, image, cache))
-    _say(f"{host.name} is up (systemd: {_wait_for_boot(host.name)})")
+        run(["docker", "volume", "create", "--label", f"{LABEL}=1", volume_name(host.name)])
+    run(docker_run_args(host, image, cache))
+    say(f"{host.name} is up (systemd: {_wait_for_boot(host.name)})")
 
 
 def start_many(hosts: list[TestHost]) -> None:
@@ -437,7 +405,7 @@ def _wait_for_boot(name: str) -> str:
     deadline = time.monotonic() + BOOT_TIMEOUT
     state = "unknown"
     while time.monotonic() < deadline:
-        result = _run(["docker", "exec", name, "systemctl", "is-system-running"], check=False)
+        result = run(["docker", "exec", name, "systemctl", "is-system-running"], check=False)
         state = result.stdout.strip() or _tail(result.stderr, 1) or state
         if state in ("running", "degraded"):
             return state
@@ -447,24 +415,45 @@ def _wait_for_boot(name: str) -> str:
         time.sleep(1)
     else:
         state = f"not booted within {BOOT_TIMEOUT}s, systemd state: {state}"
-    logs = _run(["docker", "logs", "--tail", "20", name], check=False)
+    logs = run(["docker", "logs", "--tail", "20", name], check=False)
     detail = f"docker logs:\n{_tail(logs.stdout + logs.stderr, 20) or '(empty)'}"
     if is_running(name):  # systemd logs to its journal, which docker logs does not show
         journal = ["docker", "exec", name, "journalctl", "-b", "-n", "20", "--no-pager"]
-        detail += f"\njournal:\n{_tail(_run(journal, check=False).stdout, 20)}"
+        detail += f"\njournal:\n{_tail(run(journal, check=False).stdout, 20)}"
     raise TestHostError(f"test host {name} failed to boot ({state}); {detail}")
 
 
 def is_running(name: str) -> bool:
-    result = _run(["docker", "container", "inspect", "--format", "{{.State.Running}}", name],
+    result = run(["docker", "container", "inspect", "--format", "{{.State.Running}}", name],
                   check=False)  # fmt: skip
     return result.returncode == 0 and result.stdout.strip() == "true"
+
+
+def _inspect(name: str, template: str) -> str:
+    return run(["docker", "container", "inspect", "--format", template, name]).stdout.strip()
+
+
+def address(name: str) -> str:
+    """The container's address on Docker's network, where the test hosts reach it."""
+    found = _inspect(name, "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}").split()
+    if not found:
+        raise TestHostError(f"container {name} has no network address")
+    return found[0]
+
+
+def label(name: str, key: str) -> str | None:
+    """The value of label `key` on container `name`, None if it has none."""
+    return (json.loads(_inspect(name, "{{json .Config.Labels}}")) or {}).get(key)
+
+
+def remove_tree(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def _remove_ours(kind: str, name: str) -> None:
     """Remove a container or volume if it exists, refusing if it lacks our label."""
     labels = "{{json .Config.Labels}}" if kind == "container" else "{{json .Labels}}"
-    result = _run(["docker", kind, "inspect", "--format", labels, name], check=False)
+    result = run(["docker", kind, "inspect", "--format", labels, name], check=False)
     if result.returncode != 0:
         if "no such" in result.stderr.lower():
             return
@@ -474,7 +463,7 @@ def _remove_ours(kind: str, name: str) -> None:
             f"{kind} {name!r} exists but was not created by the test-host harness "
             f"(no {LABEL}=1 label); refusing to remove it: rename or remove it yourself"
         )
-    _run(["docker", "rm", "-f", name] if kind == "container" else ["docker", "volume", "rm", name])
+    run(["docker", "rm", "-f", name] if kind == "container" else ["docker", "volume", "rm", name])
 
 
 def remove(name: str) -> None:
@@ -490,11 +479,11 @@ def remove_all(prefix: str) -> list[str]:
     """Remove every test host (and orphaned volume) whose name starts with ``prefix``."""
     ensure_docker()  # containers outlive the daemon; removing them needs it running
     ours = f"label={LABEL}=1"
-    listed = _run(["docker", "ps", "-a", "--filter", ours, "--format", "{{.Names}}"]).stdout
+    listed = run(["docker", "ps", "-a", "--filter", ours, "--format", "{{.Names}}"]).stdout
     names = sorted(name for name in listed.split() if name.startswith(prefix))
     for name in names:
         remove(name)
-    volumes = _run(["docker", "volume", "ls", "--filter", ours, "--format", "{{.Name}}"]).stdout
+    volumes = run(["docker", "volume", "ls", "--filter", ours, "--format", "{{.Name}}"]).stdout
     for volume in volumes.split():
         if volume.startswith(prefix):
             _remove_ours("volume", volume)
