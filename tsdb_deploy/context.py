@@ -11,11 +11,12 @@ from dataclasses import dataclass
 
 from pyinfra.api.exceptions import PyinfraError
 
-from . import pgbackrest, render, runtimes, secrets
+from . import pgbackrest, preflight, render, runtimes, secrets
 from .facts import DiskFacts, EffectiveResources
 from .migrations import MigrationError, discover
 from .planner import Hardware, Plan, PlanError, Workload, plan
 from .planner.chunks import WHOLE_CHUNK_POLICIES, chunk_interval
+from .preflight import PreflightError
 from .render import RenderError
 from .settings import SettingsError, resolve
 from .units import format_size
@@ -111,6 +112,7 @@ def build(host) -> HostContext:
             app_user=settings["app_user"],
             networks=runtime.hba_networks(),
         )
+        preflight.check(host, settings, runtime)
         password = secrets.app_password(settings, host.name)
         migrations = discover()
         chunk = chunk_interval(
@@ -118,7 +120,9 @@ def build(host) -> HostContext:
             shared_buffers=the_plan.parameters["shared_buffers"].value,
             policies={name: settings[name] for name in WHOLE_CHUNK_POLICIES},
         )
-    except (SettingsError, PlanError, RenderError, NotImplementedError, MigrationError) as exc:
+    except (
+        SettingsError, PlanError, RenderError, NotImplementedError, MigrationError, PreflightError,
+    ) as exc:  # fmt: skip
         message = str(exc)
         if not message.startswith(host.name):
             message = f"{host.name}: {message}"
@@ -142,6 +146,8 @@ def build(host) -> HostContext:
             "space_partitions": settings["space_partitions"],
             "events_properties_index": settings["events_properties_index"],
             "readonly_role": settings["readonly_role"],
+            "compress_after": settings["compress_after"],
+            "retention": settings["retention"],
         },
     }
     schema = {

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError
 
+from .apt import AptSource, pin_glob
 from .planner import Plan
 from .units import format_size
 
@@ -64,9 +65,31 @@ def pg_hba_conf(*, host_name: str, database: str, app_user: str, networks: list[
     )
 
 
+def header(what: str) -> str:
+    """The first line of every file the deploy writes outside PostgreSQL's own."""
+    return f"# written by tsdb-deploy: {what}\n"
+
+
 def cron_file(what: str, jobs: list[str]) -> str:
     """An /etc/cron.d file: a header saying what it is for, a known PATH, one job a line."""
     return (
-        f"# written by tsdb-deploy: {what}\nSHELL=/bin/sh\n"
+        header(what) + "SHELL=/bin/sh\n"
         "PATH=/usr/local/bin:/usr/local/sbin:/usr/bin:/bin\n" + "\n".join(jobs) + "\n"
+    )
+
+
+def apt_source_file(source: AptSource) -> str:
+    """A sources.list.d entry; the key's URL is recorded so that changing it rewrites the file
+    (and so fetches and installs the new key)."""
+    return header(f"the {source.name} repository, signed by the key at {source.key_url}") + (
+        source.line() + "\n"
+    )
+
+
+def apt_pin_file(packages: list[str], release: str, setting: str) -> str:
+    """Hold `packages` at `release`: an `apt upgrade` never moves them behind the deploy's back
+    (the extension in each database must be updated with them); priority below 1000, so apt
+    never downgrades to reach it either."""
+    return header(f"{', '.join(packages)} held at {release} ({setting})") + (
+        f"Package: {' '.join(packages)}\nPin: version {pin_glob(release)}\nPin-Priority: 990\n"
     )

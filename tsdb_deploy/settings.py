@@ -18,6 +18,10 @@ from .units import UnitError, format_size, parse_interval, parse_size
 
 REQUIRED = object()
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+_VERSION = re.compile(r"^\d{1,4}\.\d{1,4}\.\d{1,4}$")
+# What an apt source line and a download may carry: no whitespace, quotes, brackets (apt's
+# option syntax) or control characters, so a URL cannot add options or lines where it is written.
+_URL = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?(/[A-Za-z0-9._~%+,;=:@/-]*)?$")
 # pg_hba.conf keywords (a database named `all` would open every database) and built-ins.
 _RESERVED_NAMES = {
     "all", "sameuser", "samerole", "samegroup", "replication", "postgres", "template0",
@@ -110,6 +114,16 @@ class Setting:
                 self._fail(item, f"not a network in CIDR form ({exc})")
         return out
 
+    def _check_version(self, value):
+        if not isinstance(value, str) or not _VERSION.match(value):
+            self._fail(value, "must be a release version such as '2.19.3'")
+        return value
+
+    def _check_url(self, value):
+        if not isinstance(value, str) or not _URL.match(value):
+            self._fail(value, "must be an http(s) URL without spaces, quotes or brackets")
+        return value.rstrip("/")
+
     def _check_network(self, value):
         return self._check_networks([value])[0]
 
@@ -168,15 +182,37 @@ _TABLE = [
     ),
     Setting(
         "pgdg_apt_url",
-        "str",
+        "url",
         "https://apt.postgresql.org/pub/repos/apt",
-        "PGDG apt repository (or a mirror of it)",
+        "PGDG apt repository (or a mirror of it): deb <url> <codename>-pgdg main",
+    ),
+    Setting(
+        "pgdg_key_url",
+        "url",
+        "https://www.postgresql.org/media/keys/ACCC4CF8.asc",
+        "the key PGDG's repository (or the mirror) is signed with",
     ),
     Setting(
         "timescale_apt_url",
-        "str",
+        "url",
         "https://packagecloud.io/timescale/timescaledb",
-        "Timescale apt repository (or a mirror); /<distro>/ is appended",
+        "Timescale apt repository (or a mirror): deb <url>/<distro>/ <codename> main",
+    ),
+    Setting(
+        "timescale_key_url",
+        "url",
+        None,
+        "the key Timescale's repository (or the mirror) is signed with; None: "
+        "<timescale_apt_url>/gpgkey, where Timescale publishes it",
+    ),
+    Setting(
+        "timescaledb_version",
+        "version",
+        # not 2.19.3: its pg_dump backups of compressed data do not restore (known_issues.py)
+        "2.29.2",
+        "the TimescaleDB release hosts run: the pinned package version (package_source "
+        "upstream) and the default image's tag (docker runtime). Raising it upgrades the "
+        "packages or image and every database's extension; lowering it is refused",
     ),
     Setting("pg_version", "enum", 17, "PostgreSQL major version", choices=PG_VERSIONS),
     Setting("profile", "enum", "analytics", "workload profile", choices=tuple(PROFILES)),
@@ -334,7 +370,7 @@ _TABLE = [
     ),
     Setting(
         "docker_apt_url",
-        "str",
+        "url",
         "https://download.docker.com/linux",
         "Docker's apt repository (or a mirror); /<distro> is appended",
     ),
@@ -355,8 +391,9 @@ _TABLE = [
     Setting(
         "timescaledb_image",
         "image",
-        "timescale/timescaledb:2.19.3-pg17",
-        "the TimescaleDB image, pinned by tag or digest",
+        None,
+        "the TimescaleDB image, pinned by tag or digest; it must ship timescaledb_version. "
+        "None: timescale/timescaledb:<timescaledb_version>-pg<pg_version>",
     ),
     Setting(
         "timescaledb_image_archive",

@@ -13,12 +13,16 @@ from pathlib import Path
 
 import pytest
 
+from tsdb_deploy import known_issues
 from tsdb_deploy.facts import (
+    FailingJobs,
     parse_database_state,
     parse_disk,
+    parse_hashes,
     parse_live_server,
     parse_resources,
     parse_table_indexes,
+    parse_timescaledb_state,
 )
 from tsdb_deploy.scram import verify
 from tsdb_deploy.units import GIB
@@ -126,3 +130,31 @@ def test_table_indexes():
     assert parse_table_indexes(invalid) == {"idx_klaviyo_events_properties_gin": False}
     assert parse_table_indexes(["table\x1ffalse\x1f"]) is None  # no such table yet
     assert parse_table_indexes([]) is None  # no such database: psql printed nothing
+
+
+def test_timescaledb_versions_on_disk_and_in_each_database():
+    found = parse_timescaledb_state(lines("timescaledb-versions.txt"))
+    assert found.available == "2.19.3"
+    assert found.installed == {"klaviyo_analytics": "2.19.3"}
+    assert found.closed == ()
+    assert found.license == "timescale"
+    assert parse_timescaledb_state(["__TSDB_NOT_RUNNING__"]) is None
+    kept = parse_timescaledb_state(["A\x1f2.29.2", "X\x1fa\x1f2.19.3", "C\x1fa__pre_restore_1"])
+    assert (kept.available, kept.installed, kept.closed, kept.license) == (
+        "2.29.2", {"a": "2.19.3"}, ("a__pre_restore_1",), None
+    )  # fmt: skip
+
+
+def test_failing_jobs_are_diagnosed():
+    failing = FailingJobs().process(lines("timescaledb-failing-jobs.txt"))
+    assert [job for job, _, _ in failing] == ["3", "1000", "1001", "1002", "1003", "1004", "1005"]
+    assert failing[3][1] == "Compression Policy [1002]"
+    assert all(known_issues.diagnose(error) for _, _, error in failing)
+    assert "PostgreSQL 17.12" in known_issues.diagnose(failing[0][2])
+    assert known_issues.diagnose("could not serialize access") is None
+
+
+def test_file_hashes_name_missing_files():
+    digest = "023b15440b3652783f7c269cf54704fd7c4b94613544439c28db4fdcc61d40c5"
+    found = parse_hashes([f"/etc/hostname\x1f{digest}", "/nope\x1f"])
+    assert found == {"/etc/hostname": digest, "/nope": None}

@@ -30,7 +30,7 @@ def test_distro_packages_are_debians():
 
 
 def test_upstream_sources_for_ubuntu_noble():
-    sources = {name: line for name, _, _, line in runtime().upstream_sources("ubuntu", "noble")}
+    sources = {s.name: s.line() for s in runtime().upstream_sources("ubuntu", "noble")}
     assert sources["pgdg"] == (
         "deb [signed-by=/etc/apt/keyrings/pgdg.asc] "
         "https://apt.postgresql.org/pub/repos/apt noble-pgdg main"
@@ -41,12 +41,31 @@ def test_upstream_sources_for_ubuntu_noble():
     )
 
 
+def test_upstream_keys_are_where_each_project_publishes_them():
+    pgdg, timescale = runtime().upstream_sources("debian", "trixie")
+    assert pgdg.key_url == "https://www.postgresql.org/media/keys/ACCC4CF8.asc"
+    assert timescale.key_url == "https://packagecloud.io/timescale/timescaledb/gpgkey"
+
+
 def test_mirrors_from_inventory():
     r = runtime(pgdg_apt_url="http://mirror.local/pgdg/", timescale_apt_url="http://m/ts")
-    (_, _, _, pgdg), (_, key, _, ts) = r.upstream_sources("debian", "trixie")
-    assert "http://mirror.local/pgdg trixie-pgdg main" in pgdg
-    assert key == "http://m/ts/gpgkey"
-    assert "http://m/ts/debian/ trixie main" in ts
+    pgdg, timescale = r.upstream_sources("debian", "trixie")
+    assert "http://mirror.local/pgdg trixie-pgdg main" in pgdg.line()
+    assert timescale.key_url == "http://m/ts/gpgkey"
+    assert "http://m/ts/debian/ trixie main" in timescale.line()
+
+
+def test_mirror_keys_from_inventory():
+    r = runtime(pgdg_key_url="http://m/pgdg.asc", timescale_key_url="http://m/ts.asc")
+    pgdg, timescale = r.upstream_sources("debian", "trixie")
+    assert (pgdg.key_url, timescale.key_url) == ("http://m/pgdg.asc", "http://m/ts.asc")
+
+
+def test_timescale_packages_are_held_together():
+    assert runtime().timescaledb_packages() == [
+        "timescaledb-2-postgresql-17",
+        "timescaledb-2-loader-postgresql-17",
+    ]
 
 
 def test_debian_layout():

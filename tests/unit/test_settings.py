@@ -69,6 +69,17 @@ def test_resolved_defaults_are_not_shared_between_hosts():
         ({"postgres_overrides": {"work_mem": "32MB"}}, "postgres_overrides", {"work_mem": "32MB"}),
         ({"database": "tsdb_2"}, "database", "tsdb_2"),
         ({"app_password_file": "/etc/tsdb/pw"}, "app_password_file", "/etc/tsdb/pw"),
+        ({"timescaledb_version": "2.29.2"}, "timescaledb_version", "2.29.2"),
+        (
+            {"pgdg_apt_url": "http://mirror.lan:8080/pgdg/"},
+            "pgdg_apt_url",
+            "http://mirror.lan:8080/pgdg",
+        ),
+        (
+            {"timescale_key_url": "https://m.example/ts/gpgkey"},
+            "timescale_key_url",
+            "https://m.example/ts/gpgkey",
+        ),
     ],
     ids=lambda v: next(iter(v)) + "=" + repr(next(iter(v.values()))) if isinstance(v, dict) else "",
 )
@@ -170,6 +181,36 @@ def test_given_values_are_checked_and_normalised(extra, key, expected):
             {"listen_addresses": ""},
             r"listen_addresses = '': must be a non-empty string",
             id="empty-string",
+        ),
+        pytest.param(
+            {"timescaledb_version": "2.19"},
+            r"timescaledb_version = '2\.19': must be a release version such as '2\.19\.3'",
+            id="version-not-a-release",
+        ),
+        pytest.param(
+            {"timescaledb_version": "latest"},
+            r"timescaledb_version = 'latest': must be a release version",
+            id="version-latest",
+        ),
+        pytest.param(
+            {"timescale_apt_url": "http://m/ts\ndeb http://evil/ x main"},
+            r"timescale_apt_url = 'http://m/ts\\ndeb http://evil/ x main': must be an http",
+            id="url-newline-injection",
+        ),
+        pytest.param(
+            {"pgdg_apt_url": "http://m/pgdg [trusted=yes]"},
+            r"pgdg_apt_url = .*: must be an http\(s\) URL without spaces, quotes or brackets",
+            id="url-apt-option-injection",
+        ),
+        pytest.param(
+            {"pgdg_key_url": "file:///etc/shadow"},
+            r"pgdg_key_url = 'file:///etc/shadow': must be an http\(s\) URL",
+            id="url-not-http",
+        ),
+        pytest.param(
+            {"docker_apt_url": "https://x/'$(id)'"},
+            r"docker_apt_url = .*: must be an http\(s\) URL",
+            id="url-shell-quote",
         ),
         pytest.param(
             {"postgres_overrides": ["work_mem=1GB"]},

@@ -68,4 +68,8 @@ def backups(ctx: context.HostContext) -> None:
         dest="/etc/cron.d/tsdb-backup",
         mode="644",
     )
-    operations.first_backup(name="A first verified backup")
+    operations.first_backup(
+        name="A verified backup of the database as it is (new host, new TimescaleDB)",
+        runtime=runtime,
+        database=settings["database"],
+    )

@@ -56,7 +56,8 @@ def database_server(ctx: context.HostContext) -> None:
         password=ctx.password,
     )
     operations.timescaledb_extension(
-        name="TimescaleDB extension",
+        name="TimescaleDB extension, at the installed version in every database",
         runtime=runtime,
         database=ctx.settings["database"],
+        expected=runtime.timescaledb_version,
     )

@@ -5,12 +5,31 @@ outputs in tests/fixtures/). Facts report; they never decide. Where a value has 
 the fact says so in its `notes`, which end up in the plan and the rendered config header.
 """
 
-from .docker import ContainerState, DockerContainer, DockerImageId, parse_container
-from .host import Disk, DiskFacts, EffectiveResources, Resources, parse_disk, parse_resources
+from .apt import AptRepositoryProbe, RepositoryProbe, parse_probe
+from .docker import (
+    ContainerState,
+    DockerContainer,
+    DockerImageContents,
+    DockerImageId,
+    ImageContents,
+    parse_container,
+    parse_image_contents,
+)
+from .host import (
+    Disk,
+    DiskFacts,
+    EffectiveResources,
+    FileHashes,
+    Resources,
+    parse_disk,
+    parse_hashes,
+    parse_resources,
+)
 from .postgres import (
     NOT_RUNNING,
     BackrestStanza,
     DatabaseState,
+    FailingJobs,
     HypertableDimensions,
     LiveServer,
     LiveSetting,
@@ -19,19 +38,25 @@ from .postgres import (
     PostgresDatabase,
     PostgresServer,
     TableIndexes,
+    TimescaledbState,
+    TimescaledbVersions,
     parse_backrest_info,
     parse_database_state,
     parse_dimensions,
     parse_ledger,
     parse_live_server,
     parse_table_indexes,
+    parse_timescaledb_state,
 )
 
 __all__ = [
-    "NOT_RUNNING", "BackrestStanza", "ContainerState", "DatabaseState", "Disk", "DiskFacts",
-    "DockerContainer", "DockerImageId", "EffectiveResources", "HypertableDimensions",
-    "LiveServer", "LiveSetting", "MigrationLedger", "PgbackrestInfo", "PostgresDatabase",
-    "PostgresServer", "Resources", "TableIndexes", "parse_backrest_info", "parse_container",
-    "parse_database_state", "parse_dimensions", "parse_disk", "parse_ledger",
-    "parse_live_server", "parse_resources", "parse_table_indexes",
+    "AptRepositoryProbe", "BackrestStanza", "ContainerState", "DatabaseState", "Disk",
+    "DiskFacts", "DockerContainer", "DockerImageContents", "DockerImageId",
+    "EffectiveResources", "FailingJobs", "FileHashes", "HypertableDimensions", "ImageContents",
+    "LiveServer", "LiveSetting", "MigrationLedger", "NOT_RUNNING", "PgbackrestInfo",
+    "PostgresDatabase", "PostgresServer", "RepositoryProbe", "Resources", "TableIndexes",
+    "TimescaledbState", "TimescaledbVersions", "parse_backrest_info", "parse_container",
+    "parse_database_state", "parse_dimensions", "parse_disk", "parse_hashes",
+    "parse_image_contents", "parse_ledger", "parse_live_server", "parse_probe",
+    "parse_resources", "parse_table_indexes", "parse_timescaledb_state",
 ]  # fmt: skip

@@ -70,3 +70,45 @@ class DockerContainer(FactBase):
 
     def process(self, output):
         return parse_container(list(output))
+
+
+@dataclass(frozen=True)
+class ImageContents:
+    timescaledb: str | None  # the TimescaleDB version the image ships (its control file)
+    tools: tuple[str, ...]  # which of the asked-for programs it has on PATH
+
+
+def parse_image_contents(lines: list[str]) -> ImageContents | None:
+    if not lines or any(line.strip() == MISSING for line in lines):
+        return None
+    version, tools = None, []
+    for line in lines:
+        kind, _, value = line.partition(" ")
+        if kind == "timescaledb" and value.strip():
+            version = value.strip()
+        elif kind == "tool":
+            tools.append(value.strip())
+    return ImageContents(version, tuple(tools))
+
+
+class DockerImageContents(FactBase):
+    """What an image ships, read in one throwaway container: TimescaleDB's version (from its
+    control file, in Debian's or the official images' layout) and which of `tools` are on
+    PATH. None while the image is not on the host (nothing is pulled to read it)."""
+
+    def command(self, image: str, tools: list[str]) -> str:
+        script = (
+            "for f in /usr/share/postgresql/*/extension/timescaledb.control "
+            '/usr/local/share/postgresql/extension/timescaledb.control; do [ -f "$f" ] && '
+            'sed -n "s/^default_version *= *\'\\(.*\\)\'.*/timescaledb \\1/p" "$f" && break; '
+            "done; for t in " + " ".join(map(shlex.quote, tools)) + "; do "
+            'command -v "$t" >/dev/null && echo "tool $t"; done; true'
+        )
+        ref = shlex.quote(image)
+        return (
+            f"docker image inspect {ref} >/dev/null 2>&1 || {{ echo {MISSING}; exit 0; }}; "
+            f"docker run --rm --pull=never --entrypoint sh {ref} -c {shlex.quote(script)}"
+        )
+
+    def process(self, output):
+        return parse_image_contents(list(output))

@@ -135,6 +135,96 @@ class PostgresDatabase(FactBase):
         return parse_database_state(list(output))
 
 
+@dataclass(frozen=True)
+class TimescaledbState:
+    available: str | None  # the version installed on disk (the control file's default_version)
+    installed: dict[str, str]  # database -> extension version, where it is created
+    closed: tuple[str, ...]  # databases that take no connections (e.g. kept pre-restore copies)
+    license: str | None  # timescaledb.license as the application database loads it
+
+
+def parse_timescaledb_state(lines: list[str]) -> TimescaledbState | None:
+    if not lines or any(line.strip() == NOT_RUNNING for line in lines):
+        return None
+    available, installed, closed, license_ = None, {}, [], None
+    for line in lines:
+        parts = line.split("\x1f")
+        if parts[0] == "A" and len(parts) == 2:
+            available = parts[1] or None
+        elif parts[0] == "L" and len(parts) == 2:
+            license_ = parts[1] or None
+        elif parts[0] == "X" and len(parts) == 3:
+            installed[parts[1]] = parts[2]
+        elif parts[0] == "C" and len(parts) == 2:
+            closed.append(parts[1])
+    return TimescaledbState(available, installed, tuple(closed), license_)
+
+
+class TimescaledbVersions(FactBase):
+    """The TimescaleDB version on disk and in every database that has the extension.
+
+    Each database is read with timescaledb.disable_load, so a database whose extension's
+    library the packages no longer ship (after an upgrade, before ALTER EXTENSION) still
+    answers. The license is read where the extension loads: in `database`. None when the
+    server is not running.
+    """
+
+    shell_executable = "bash"
+
+    def command(self, psql: str, database: str) -> str:
+        opts = "-X -A -t -q -v ON_ERROR_STOP=1 -F $'\\x1f'"
+        databases = shlex.quote(
+            "SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate"
+        )
+        cluster = shlex.quote(
+            "SELECT 'A', coalesce(default_version, '') FROM pg_available_extensions "
+            "WHERE name = 'timescaledb' UNION ALL SELECT 'C', datname FROM pg_database "
+            "WHERE NOT datallowconn AND NOT datistemplate"
+        )
+        extension = shlex.quote(
+            "SELECT 'X', current_database(), extversion FROM pg_extension "
+            "WHERE extname = 'timescaledb'"
+        )
+        license_ = shlex.quote("SELECT 'L', current_setting('timescaledb.license', true)")
+        # a for loop, not `while read`: `docker exec -i` would swallow the loop's input
+        return (
+            f"dbs=$({psql} {opts} -d postgres -c {databases} 2>/dev/null)"
+            f" || {{ echo {NOT_RUNNING}; exit 0; }}; "
+            f"{psql} {opts} -d postgres -c {cluster}; "
+            "for db in $dbs; do "
+            f"{psql} {opts} -d \"dbname='$db' options='-c timescaledb.disable_load=on'\" "
+            f"-c {extension} || exit 1; done; "
+            f"{psql} {opts} -d {shlex.quote(database)} -c {license_} 2>/dev/null || true"
+        )
+
+    def process(self, output):
+        return parse_timescaledb_state(list(output))
+
+
+class FailingJobs(FactBase):
+    """Scheduled TimescaleDB jobs whose last run failed: (job_id, name, its last error)."""
+
+    shell_executable = "bash"
+
+    @staticmethod
+    def default():
+        return []
+
+    def command(self, psql: str, database: str) -> str:
+        sql = shlex.quote(
+            "SELECT j.job_id, j.application_name, coalesce((SELECT e.err_message FROM "
+            "timescaledb_information.job_errors e WHERE e.job_id = j.job_id ORDER BY "
+            "e.start_time DESC LIMIT 1), '') FROM timescaledb_information.jobs j JOIN "
+            "timescaledb_information.job_stats s USING (job_id) WHERE j.scheduled AND "
+            "s.last_run_status = 'Failed' ORDER BY 1"
+        )
+        opts = "-X -A -t -q -v ON_ERROR_STOP=1 -F $'\\x1f'"
+        return f"{psql} {opts} -d {shlex.quote(database)} -c {sql} 2>/dev/null || true"
+
+    def process(self, output):
+        return [tuple(line.split("\x1f", 2)) for line in output if line.count("\x1f") == 2]
+
+
 # --- the schema ----------------------------------------------------------------------------
 
 

@@ -8,7 +8,7 @@ reload-or-restart is taken against the server as it is when the step runs.
 from .backups import first_backup, pgbackrest_ready
 from .config import differing_parameters, postgres_config
 from .database import database_and_role, timescaledb_extension
-from .packages import packages_installed
+from .packages import packages_installed, upstream_packages
 from .schema import (
     chunk_time_interval,
     maintenance_cron_text,
@@ -21,4 +21,5 @@ __all__ = [
     "chunk_time_interval", "database_and_role", "differing_parameters", "first_backup",
     "maintenance_cron_text", "maintenance_schedule", "packages_installed", "pgbackrest_ready",
     "postgres_config", "properties_index", "schema_migrations", "timescaledb_extension",
+    "upstream_packages",
 ]  # fmt: skip

@@ -10,9 +10,7 @@ from pyinfra.api import operation
 from pyinfra.api.exceptions import OperationError
 from pyinfra.facts.server import Command
 
-from ..facts import (
-    PgbackrestInfo,
-)
+from ..facts import PgbackrestInfo, TimescaledbVersions
 
 if TYPE_CHECKING:  # runtimes use these operations; import the type only for checkers
     from ..runtimes import Runtime
@@ -41,15 +39,29 @@ def pgbackrest_ready(runtime: Runtime, stanza: str):
 
 
 @operation(is_idempotent=True)
-def first_backup(tier: str = "daily"):
-    """A new host gets a verified logical backup now, not at the first cron run."""
+def first_backup(runtime: Runtime, database: str, tier: str = "daily"):
+    """A verified logical backup of the database as it is now: a new host gets one at once, not
+    at the first cron run, and so does a host whose TimescaleDB was just upgraded (a logical
+    backup restores only into the TimescaleDB version it was taken with)."""
+    found = host.get_fact(TimescaledbVersions, psql=runtime.psql, database=database)
+    timescaledb = found.installed.get(database) if found else None
     status = host.get_fact(Command, command="tsdb-backup --status --json 2>/dev/null || true")
     try:
         tiers = json.loads(status or "")["tiers"]
     except (ValueError, KeyError):
         tiers = None  # tsdb-backup not installed yet (planning a new host)
-    if tiers and any(t["verified"] for t in tiers.values()):
-        host.noop("a verified logical backup exists")
+    newest = [t["newest"] for t in (tiers or {}).values() if t["newest"]]
+    if newest and (timescaledb is None or any(
+        n.get("timescaledb_version") == timescaledb for n in newest
+    )):  # fmt: skip
+        host.noop("a verified logical backup of this TimescaleDB version exists")
         return
-    host.log(f"Taking the first logical backup ({tier})", logger.info)
+    if newest:
+        host.log(
+            f"Taking a logical backup of TimescaleDB {timescaledb} ({tier}): the older ones "
+            "restore only into the version they were taken with",
+            logger.warning,
+        )
+    else:
+        host.log(f"Taking the first logical backup ({tier})", logger.info)
     yield f"runuser -u postgres -- tsdb-backup {tier}"

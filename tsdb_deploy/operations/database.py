@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+import shlex
 from typing import TYPE_CHECKING
 
 from pyinfra import host, logger, state
 from pyinfra.api import operation
 from pyinfra.api.exceptions import OperationError
 
-from .. import scram
-from ..facts import (
-    PostgresDatabase,
-)
+from .. import known_issues, scram
+from ..apt import release
+from ..facts import PostgresDatabase, TimescaledbVersions
 from ._common import psql_command, psql_file
 
 if TYPE_CHECKING:  # runtimes use these operations; import the type only for checkers
@@ -52,18 +52,67 @@ def database_and_role(runtime: Runtime, database: str, role: str, password: str)
 
 # What the Apache-only build (e.g. Debian's postgresql-17-timescaledb) does not have.
 APACHE_ONLY_LACKS = "compression, retention policies, continuous aggregates"
+LOADER_STALE = "loader version out-of-date"
+
+
+def _newer(a: str, b: str) -> bool:
+    return (release(a) or (0,)) > (release(b) or (0,))
 
 
 @operation(is_idempotent=True)
-def timescaledb_extension(runtime: Runtime, database: str):
-    """CREATE EXTENSION timescaledb in `database`; reports the build's license."""
-    current = host.get_fact(PostgresDatabase, psql=runtime.psql, database=database)
-    if current is not None and "timescaledb" in current.extensions:
-        license_ = current.timescaledb_license
-        lacks = f"; this build lacks {APACHE_ONLY_LACKS}" if license_ == "apache" else ""
-        host.noop(
-            f"timescaledb {current.extensions['timescaledb']} is installed in {database} "
-            f"(license: {license_}{lacks})"
-        )
+def timescaledb_extension(runtime: Runtime, database: str, expected: str | None):
+    """TimescaleDB created in `database`, and in every database that has it, at the version
+    installed on disk: `ALTER EXTENSION timescaledb UPDATE` as the first command of a fresh
+    `psql -X` session, as Timescale prescribes. PostgreSQL restarts only if TimescaleDB says
+    its preloaded loader is too old for the new version. Versions before and after are
+    reported; a database ahead of the installed version (a downgrade) is refused.
+
+    `expected`: the version the deploy installs (None: whatever the distribution ships). While
+    planning, the packages or image are not replaced yet, so the plan is made against it.
+    """
+    found = host.get_fact(TimescaledbVersions, psql=runtime.psql, database=database)
+    if found is None:
+        if state.is_executing:
+            raise OperationError("PostgreSQL is not accepting connections")
+        host.log(f"TimescaleDB {expected or ''} will be created in {database}".replace("  ", " "))
+        yield psql_command(runtime, database, "CREATE EXTENSION IF NOT EXISTS timescaledb")
         return
-    yield psql_command(runtime, database, "CREATE EXTENSION IF NOT EXISTS timescaledb")
+    target = found.available
+    if not state.is_executing and expected and (target is None or _newer(expected, target)):
+        target = expected  # the install step before this one brings it
+    if target is None:
+        raise OperationError("the TimescaleDB extension is not installed on this host")
+    if expected and found.license != "apache":  # defects of the Community build
+        for issue in known_issues.release_issues(target):
+            host.log(f"TimescaleDB {target}: {issue}", logger.warning)
+    ahead = {db: v for db, v in found.installed.items() if _newer(v, target)}
+    if ahead:
+        listed = ", ".join(f"{db} has {v}" for db, v in sorted(ahead.items()))
+        raise OperationError(
+            f"TimescaleDB {target} is older than the extension in the databases ({listed}): "
+            "downgrades are refused; set timescaledb_version to at least that version"
+        )
+    behind = {db: v for db, v in sorted(found.installed.items()) if v != target}
+    if found.closed and behind:
+        host.log(
+            f"Not updated (they take no connections): {', '.join(found.closed)}", logger.warning
+        )
+    for db, version in behind.items():
+        host.log(f"Updating TimescaleDB in {db}: {version} -> {target}", logger.warning)
+        update = psql_command(runtime, db, "ALTER EXTENSION timescaledb UPDATE")
+        yield (
+            f'out=$({update} 2>&1) || case "$out" in *{shlex.quote(LOADER_STALE)}*) '
+            "echo 'TimescaleDB: the loader is out of date, restarting PostgreSQL' >&2; "
+            f"{runtime.restart()} && ({runtime.wait_ready()}) && {update};; "
+            '*) echo "$out" >&2; exit 1;; esac'
+        )
+    if database not in found.installed:
+        yield psql_command(runtime, database, "CREATE EXTENSION IF NOT EXISTS timescaledb")
+    if behind or database not in found.installed:
+        return
+    license_ = found.license
+    lacks = f"; this build lacks {APACHE_ONLY_LACKS}" if license_ == "apache" else ""
+    where = ", ".join(f"{db} {v}" for db, v in sorted(found.installed.items()))
+    host.noop(
+        f"timescaledb {target} installed; in the databases: {where} (license: {license_}{lacks})"
+    )

@@ -1,16 +1,23 @@
-"""apt packages, installed only when missing."""
+"""apt packages: installed when missing, or from upstream repositories at a pinned release."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from io import StringIO
 
-from pyinfra import host
-from pyinfra.api import operation
+from pyinfra import host, logger
+from pyinfra.api import FileUploadCommand, operation
+from pyinfra.api.exceptions import OperationError
 from pyinfra.facts.deb import DebPackages
 from pyinfra.operations import apt
 
-if TYPE_CHECKING:  # runtimes use these operations; import the type only for checkers
-    pass
+from ..apt import AptError, AptSource, check_no_downgrade, choose_versions, pending
+from ..facts import AptRepositoryProbe, FileHashes
+from ._common import sha256
+
+APT_INSTALL = (
+    "DEBIAN_FRONTEND=noninteractive apt-get install -y -q "
+    "-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold"
+)
 
 
 @operation(is_idempotent=True)
@@ -23,3 +30,61 @@ def packages_installed(packages: list[str]):
         host.noop(f"installed: {', '.join(packages)}")
         return
     yield from apt.packages._inner(packages=missing, update=True)
+
+
+@operation(is_idempotent=True)
+def upstream_packages(
+    sources: list[AptSource],
+    files: dict[str, str],
+    packages: list[str],
+    pinned: dict[str, str],
+    setting: str,
+):
+    """`packages` installed from `sources` (keys, sources entries and the pin in `files`), the
+    `pinned` ones at their release; a pinned release raised upgrades them.
+
+    apt itself checks the repositories first, in a scratch directory (AptRepositoryProbe): an
+    unreachable repository, one signed with another key, a release it does not carry or a
+    downgrade stops the step with one line (the deploy's preflight has already refused them
+    before any step ran). A converged host (files as declared, packages at their release)
+    reads no repository.
+    """
+    installed, todo = upstream_pending(host, sources, files, packages, pinned)
+    try:
+        check_no_downgrade(installed, pinned, setting)
+        if not todo:
+            held = ", ".join(f"{name} {min(installed[name])}" for name in pinned)
+            host.noop(f"repositories as declared; installed: {', '.join(packages)}; held: {held}")
+            return
+        probe = host.get_fact(AptRepositoryProbe, sources=sources, packages=[*packages, *pinned])
+        exact = choose_versions(probe.errors, probe.available, pinned, setting)
+    except AptError as exc:
+        raise OperationError(str(exc)) from None
+
+    keyrings = host.get_fact(FileHashes, paths=[s.keyring for s in sources])
+    for source in sources:
+        key = probe.keys[source.name]
+        if keyrings[source.keyring] != sha256(key):
+            host.log(f"Installing the signing key of {source.name} from {source.key_url}")
+            yield f"mkdir -p -m 755 {source.keyring.rsplit('/', 1)[0]}"
+            yield FileUploadCommand(StringIO(key), source.keyring)
+            yield f"chmod 644 {source.keyring}"
+    for path in todo.files:
+        yield FileUploadCommand(StringIO(files[path]), path)
+        yield f"chmod 644 {path}"
+    for name in todo.off_release:
+        host.log(f"Upgrading {name}: {min(installed[name])} -> {exact[name]}", logger.warning)
+    yield "apt-get update -q"
+    # Only what is missing, and the pinned packages at their release: an installed package
+    # (PostgreSQL itself) is not upgraded on the side, which would restart the server.
+    wanted = [name for name in todo.packages if name not in pinned]
+    wanted += [f"{name}={version}" for name, version in exact.items()]
+    yield f"{APT_INSTALL} {' '.join(wanted)}"
+
+
+def upstream_pending(host, sources, files, packages, pinned):
+    """(installed packages, what the install still has to do), read from the host's facts."""
+    installed = host.get_fact(DebPackages) or {}
+    current = host.get_fact(FileHashes, paths=[*files, *(s.keyring for s in sources)])
+    wanted = {path: sha256(text) for path, text in files.items()}
+    return installed, pending(installed, current, wanted, sources, packages, pinned)

@@ -11,8 +11,10 @@ from pyinfra.api import FileUploadCommand, operation
 from pyinfra.api.exceptions import OperationError
 from pyinfra.facts.files import Sha256File
 
+from .. import known_issues
 from .. import migrations as migrations_module
 from ..facts import (
+    FailingJobs,
     HypertableDimensions,
     MigrationLedger,
     PostgresDatabase,
@@ -156,3 +158,7 @@ def maintenance_schedule(runtime: Runtime, database: str):
         yield f"rm -f {MAINTENANCE_CRON}"
     else:
         host.noop("timescale build: compression, retention and aggregates run as its jobs")
+    if license_ == "timescale":
+        for job, name, error in host.get_fact(FailingJobs, psql=runtime.psql, database=database):
+            why = known_issues.diagnose(error)
+            host.log(f"TimescaleDB job {job} ({name}) failed: {why or error}", logger.warning)

@@ -89,6 +89,11 @@ class Runtime(ABC):
         """What checks need to know about this runtime (written to plan.json)."""
         return {"runtime": self.name, "packages": self.packages()}
 
+    @property
+    @abstractmethod
+    def timescaledb_version(self) -> str | None:
+        """The TimescaleDB release this runtime installs, None where the distribution decides."""
+
     @abstractmethod
     def packages(self) -> list[str]:
         """The apt packages this runtime installs on the host."""
@@ -118,6 +123,24 @@ class Runtime(ABC):
     @abstractmethod
     def wait_ready(self) -> str:
         """Waits until the server accepts connections, or fails after a timeout."""
+
+    @property
+    @abstractmethod
+    def is_running(self) -> str:
+        """Exits 0 while the database service runs."""
+
+    def wait_recovered(self) -> str:
+        """Waits until the server has finished recovery and accepts writes. A recovering
+        server accepts read-only connections long before (hot standby), so being ready is
+        not being recovered; fails if the server stops meanwhile (e.g. the recovery target
+        was not reached)."""
+        return (
+            "echo 'waiting for the recovery to reach the target and promote...' >&2; "
+            f"while r=$({self.psql} -X -A -t -d postgres -c 'SELECT pg_is_in_recovery()' "
+            '2>/dev/null); [ "$r" != f ]; do '
+            f"{self.is_running} || {{ echo 'PostgreSQL stopped during the recovery: see its "
+            "log' >&2; exit 1; }; sleep 1; done"
+        )
 
     @property
     @abstractmethod

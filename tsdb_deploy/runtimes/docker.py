@@ -28,6 +28,7 @@ COMPOSE_FILE = f"{STATE_DIR}/compose.yaml"
 CONTAINER_CONFIG_DIR = "/etc/tsdb"
 VOLUME_MOUNT = "/var/lib/postgresql/data"
 PGDATA = f"{VOLUME_MOUNT}/pgdata"  # a subdirectory: the mount point itself belongs to root
+PGBACKREST_HINT = "use an image that ships it (timescale/timescaledb-ha does) or pitr: false"
 
 
 class DockerRuntime(Runtime):
@@ -39,7 +40,14 @@ class DockerRuntime(Runtime):
 
     @property
     def image(self) -> str:
-        return self.settings["timescaledb_image"]
+        return self.settings["timescaledb_image"] or (
+            f"timescale/timescaledb:{self.timescaledb_version}-pg{self.pg_version}"
+        )
+
+    @property
+    def timescaledb_version(self) -> str:
+        """The image ships it (checked before the container runs on the image)."""
+        return self.settings["timescaledb_version"]
 
     @property
     def bridge(self) -> bool:
@@ -134,6 +142,11 @@ class DockerRuntime(Runtime):
         # Recreating applies the compose file too, so a restart is never done twice.
         return self._compose("up", "--detach", "--force-recreate", SERVICE)
 
+    @property
+    def is_running(self) -> str:
+        state = f"docker inspect --format '{{{{.State.Running}}}}' {self.container}"
+        return f'[ "$({state} 2>/dev/null)" = true ]'
+
     def wait_ready(self) -> str:
         # healthy = the container's own pg_isready check passed: what docker and checks see
         health = f"docker inspect --format '{{{{.State.Health.Status}}}}' {self.container}"
@@ -183,7 +196,8 @@ class DockerRuntime(Runtime):
             self._compose("stop", SERVICE),
             f'{restore} || {{ rc=$?; [ $rc = "$NO_BACKUP_BEFORE_TARGET" ] && {start}; exit $rc; }}',
             start,
-            self.wait_ready(),
+            f"({self.wait_ready()})",
+            self.wait_recovered(),
         ]
 
     def tsdb_pg_lines(self) -> list[str]:
@@ -193,6 +207,10 @@ class DockerRuntime(Runtime):
             'tty=""; [ -t 0 ] && [ -t 1 ] && tty="-t"',
             f'exec docker exec -i $tty -u postgres {env} {self.container} "$@"',
         ]
+
+    def image_tools(self) -> dict[str, str]:
+        """Programs the image must have besides PostgreSQL's -> what to do if it has not."""
+        return {"pgbackrest": PGBACKREST_HINT} if self.settings["pitr"] else {}
 
     # --- deploy steps ----------------------------------------------------------------
     def packages(self) -> list[str]:
@@ -218,15 +236,10 @@ class DockerRuntime(Runtime):
             name=f"TimescaleDB image {self.image}",
             ref=self.image,
             archive=self.settings["timescaledb_image_archive"],
+            timescaledb=self.timescaledb_version,
+            tools=self.image_tools(),
         )
         docker_ops.host_postgres_user(name="Host user postgres (the image's ids)", image=self.image)
-        if self.settings["pitr"]:
-            docker_ops.image_has(
-                name="The image has pgBackRest (for point-in-time recovery)",
-                image=self.image,
-                tool="pgbackrest",
-                hint="use an image that ships it (timescale/timescaledb-ha does) or pitr: false",
-            )
         docker_ops.data_directory(
             name="Data directory initialised",
             image=self.image,

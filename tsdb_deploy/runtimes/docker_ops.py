@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shlex
 import tarfile
 from io import StringIO
@@ -17,7 +18,7 @@ from pyinfra.facts.files import File, Sha256File
 from pyinfra.facts.server import Command
 from pyinfra.operations import files
 
-from ..facts import DockerContainer, DockerImageId
+from ..facts import DockerContainer, DockerImageContents, DockerImageId
 
 # daemon.json unless the inventory's docker_daemon replaces a key: bounded logs, and
 # live-restore so restarting dockerd (e.g. for this file) does not stop the database.
@@ -82,9 +83,51 @@ def archive_image_id(path: str) -> str:
     return "sha256:" + Path(config).name.removesuffix(".json")
 
 
+CONTROL_FILE = re.compile(
+    r"^(\./)?usr/(local/)?share/postgresql/(\d+/)?extension/timescaledb\.control$"
+)
+DEFAULT_VERSION = re.compile(r"^default_version\s*=\s*'([^']+)'", re.MULTILINE)
+
+
+def archive_timescaledb_version(path: str) -> str | None:
+    """The TimescaleDB version an image archive ships, read locally from its newest layer
+    holding the extension's control file (None when no layer has one)."""
+    try:
+        with tarfile.open(path) as archive:
+            layers = json.load(archive.extractfile("manifest.json"))[0]["Layers"]
+            for layer in reversed(layers):
+                with tarfile.open(fileobj=archive.extractfile(layer), mode="r|*") as files:
+                    for member in files:
+                        if member.isfile() and CONTROL_FILE.match(member.name):
+                            text = files.extractfile(member).read().decode(errors="replace")
+                            found = DEFAULT_VERSION.search(text)
+                            return found.group(1) if found else None
+    except (OSError, KeyError, IndexError, tarfile.TarError, json.JSONDecodeError) as exc:
+        raise OperationError(f"{path} is not a `docker save` archive: {exc}") from None
+    return None
+
+
+def image_contents_check(ref: str, timescaledb: str, tools: dict[str, str]) -> str:
+    """Fails, saying why, unless image `ref` ships TimescaleDB `timescaledb` and `tools` (tool
+    -> what to do about it). Run right after the image arrives, before anything uses it."""
+    read = DockerImageContents().command(image=ref, tools=list(tools))
+    checks = [
+        f'echo "$out" | grep -qx {shlex.quote(f"timescaledb {timescaledb}")} || {{ echo '
+        f"{shlex.quote(f'{ref} does not ship TimescaleDB {timescaledb} (timescaledb_version)')}"
+        " >&2; exit 1; }"
+    ] + [
+        f'echo "$out" | grep -qx {shlex.quote(f"tool {tool}")} || {{ echo '
+        f"{shlex.quote(f'{ref} has no {tool}: {hint}')} >&2; exit 1; }}"
+        for tool, hint in tools.items()
+    ]
+    return f"out=$({read}); " + "; ".join(checks)
+
+
 @operation(is_idempotent=True)
-def image(ref: str, archive: str | None):
-    """`ref` present: loaded from `archive` (uploaded) when given, else pulled."""
+def image(ref: str, archive: str | None, timescaledb: str, tools: dict[str, str]):
+    """`ref` present: loaded from `archive` (uploaded) when given, else pulled; a new image is
+    checked for the TimescaleDB release and the tools the deploy relies on before anything
+    runs on it (an image already present was checked by the deploy's preflight)."""
     present = host.get_fact(DockerImageId, ref=ref)
     if archive:
         wanted = archive_image_id(archive)
@@ -102,8 +145,10 @@ def image(ref: str, archive: str | None):
         )
     elif present:
         host.noop(f"{ref} is present")
+        return
     else:
         yield f"docker pull --quiet {shlex.quote(ref)}"
+    yield image_contents_check(ref, timescaledb, tools)
 
 
 @operation(is_idempotent=True)
@@ -183,15 +228,3 @@ def host_postgres_user(image: str):
         "--no-create-home --shell /usr/sbin/nologin postgres; fi"
     )
     yield "usermod -aG docker postgres"
-
-
-@operation(is_idempotent=True)
-def image_has(image: str, tool: str, hint: str):
-    """Refuse, before any config changes, an image that lacks a tool the deploy relies on."""
-    check = f"docker run --rm --entrypoint {tool} {shlex.quote(image)} version"
-    found = host.get_fact(Command, command=f"{check} >/dev/null 2>&1 && echo yes || echo no")
-    if found == "no" and host.get_fact(DockerImageId, ref=image):
-        raise OperationError(f"{image} has no {tool}: {hint}")
-    host.noop(f"{image} has {tool}" if found == "yes" else f"{image} is checked once present")
-    return
-    yield  # an operation is a generator, even one that only checks

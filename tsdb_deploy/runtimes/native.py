@@ -8,13 +8,12 @@ from pyinfra import host
 from pyinfra.api.exceptions import PyinfraError
 from pyinfra.operations import files, systemd
 
-from ..operations import packages_installed
+from .. import apt, render
+from ..operations import packages_installed, upstream_packages
 from .base import SOCKET_DIR, Runtime, initdb_args
 
 # Debian 13 ships PostgreSQL 17 and an Apache-only TimescaleDB build (postgresql-17-timescaledb)
 DISTRO_PACKAGES = {("debian", 13): 17}
-PGDG_KEY_URL = "https://www.postgresql.org/media/keys/ACCC4CF8.asc"
-KEYRING_DIR = "/etc/apt/keyrings"
 
 
 class NativeRuntime(Runtime):
@@ -98,8 +97,12 @@ class NativeRuntime(Runtime):
             '"--target=$target" --target-action=promote restore || { rc=$?; '
             f'[ $rc = "$NO_BACKUP_BEFORE_TARGET" ] && systemctl start {self.service}; exit $rc; }}',
             f"systemctl start {self.service}",
-            self.wait_ready(),
+            self.wait_recovered(),
         ]
+
+    @property
+    def is_running(self) -> str:
+        return f"systemctl is-active --quiet {self.service}"
 
     def wait_ready(self) -> str:
         return (
@@ -118,7 +121,7 @@ class NativeRuntime(Runtime):
         pitr = ["pgbackrest"] if self.settings["pitr"] else []
         return [f"postgresql-{v}", timescaledb, f"postgresql-client-{v}", *pitr]
 
-    def _check_distro(self) -> tuple[str, str]:
+    def check_distro(self) -> tuple[str, str]:
         name, major, codename = self.distribution()
         if self.settings["package_source"] == "distro":
             shipped = DISTRO_PACKAGES.get((name, major))
@@ -131,13 +134,11 @@ class NativeRuntime(Runtime):
         return name, codename
 
     def install(self) -> None:
-        distro, codename = self._check_distro()
+        distro, codename = self.check_distro()
         packages_installed(
             name="Install apt prerequisites",
             packages=["ca-certificates", "gnupg", "curl", "postgresql-common"],
         )
-        if self.settings["package_source"] == "upstream":
-            self._upstream_repositories(distro, codename)
         # New clusters get data checksums: Debian's postgresql-common reads this drop-in
         # when the package creates the main cluster.
         files.put(
@@ -151,34 +152,57 @@ class NativeRuntime(Runtime):
             dest="/etc/postgresql-common/createcluster.d/50-tsdb-deploy.conf",
             mode="644",
         )
-        packages_installed(
-            name=f"Install PostgreSQL {self.pg_version} and TimescaleDB",
-            packages=self.packages(),
+        what = f"PostgreSQL {self.pg_version} and TimescaleDB"
+        if self.settings["package_source"] == "distro":
+            packages_installed(name=f"Install {what}", packages=self.packages())
+            return
+        upstream_packages(
+            name=f"Install {what} {self.timescaledb_version} from PGDG and Timescale (pinned)",
+            **self.upstream_install(distro, codename),
         )
 
-    def upstream_sources(self, distro: str, codename: str) -> list[tuple[str, str, str, str]]:
-        """(name, signing key URL, keyring path, apt source line) for PGDG and Timescale."""
-        pgdg = self.settings["pgdg_apt_url"].rstrip("/")
-        timescale = self.settings["timescale_apt_url"].rstrip("/")
-        pgdg_key, ts_key = f"{KEYRING_DIR}/pgdg.asc", f"{KEYRING_DIR}/timescaledb.asc"
-        return [
-            ("pgdg", PGDG_KEY_URL, pgdg_key,
-             f"deb [signed-by={pgdg_key}] {pgdg} {codename}-pgdg main"),
-            ("timescaledb", f"{timescale}/gpgkey", ts_key,
-             f"deb [signed-by={ts_key}] {timescale}/{distro}/ {codename} main"),
-        ]  # fmt: skip
+    def upstream_install(self, distro: str, codename: str) -> dict:
+        """What the upstream install converges: the repositories, their sources entries and
+        the pin, the packages, and the pinned release (upstream_packages' arguments)."""
+        sources = self.upstream_sources(distro, codename)
+        held = self.timescaledb_packages()
+        version = self.settings["timescaledb_version"]
+        return {
+            "sources": sources,
+            "files": {
+                **{s.list_path: render.apt_source_file(s) for s in sources},
+                self.pin_path: render.apt_pin_file(held, version, "timescaledb_version"),
+            },
+            "packages": self.packages(),
+            "pinned": dict.fromkeys(held, version),
+            "setting": "timescaledb_version",
+        }
 
-    def _upstream_repositories(self, distro: str, codename: str) -> None:
-        # The package install refreshes apt when anything is missing, so no update step here.
-        files.directory(name="apt keyring directory", path=KEYRING_DIR, mode="755")
-        for name, key_url, keyring, line in self.upstream_sources(distro, codename):
-            files.download(name=f"{name} signing key", src=key_url, dest=keyring, mode="644")
-            files.put(
-                name=f"{name} apt repository",
-                src=StringIO(line + "\n"),
-                dest=f"/etc/apt/sources.list.d/{name}.list",
-                mode="644",
-            )
+    @property
+    def timescaledb_version(self) -> str | None:
+        """What the install step pins; the distribution's own version for `distro`."""
+        upstream = self.settings["package_source"] == "upstream"
+        return self.settings["timescaledb_version"] if upstream else None
+
+    def timescaledb_packages(self) -> list[str]:
+        """Timescale's packages, held together at timescaledb_version (the main package
+        depends on the loader of its exact version)."""
+        v = self.pg_version
+        return [f"timescaledb-2-postgresql-{v}", f"timescaledb-2-loader-postgresql-{v}"]
+
+    @property
+    def pin_path(self) -> str:
+        return f"{apt.PREFERENCES_DIR}/tsdb-timescaledb"
+
+    def upstream_sources(self, distro: str, codename: str) -> list[apt.AptSource]:
+        """PGDG and Timescale, laid out as each publishes its repository."""
+        timescale = self.settings["timescale_apt_url"]
+        return [
+            apt.AptSource("pgdg", self.settings["pgdg_apt_url"], f"{codename}-pgdg",
+                          self.settings["pgdg_key_url"]),
+            apt.AptSource("timescaledb", f"{timescale}/{distro}/", codename,
+                          self.settings["timescale_key_url"] or f"{timescale}/gpgkey"),
+        ]  # fmt: skip
 
     def ensure_service(self) -> None:
         # postgresql.service starts every cluster at boot; the instance unit is the cluster.

@@ -1,0 +1,93 @@
+"""What can refuse a deploy, checked from facts before any step runs.
+
+pyinfra runs a deploy's steps one after the other (`pyinfra -y` plans nothing ahead), so a
+step that refuses halfway would leave the steps before it done. What the TimescaleDB install
+can be refused for is therefore checked here, in pyinfra's prepare stage, from facts alone:
+- the upstream repositories: unreachable, signed with another key than the one named, or
+  without the pinned release (apt checks them in a scratch directory, AptRepositoryProbe);
+- a downgrade: the pinned release below the installed packages, or below the extension in
+  any database;
+- the docker image: another TimescaleDB version than timescaledb_version (read from the image
+  when the host has it, else from the `docker save` archive on this machine).
+The steps check again when they run; a converged host reads no repository and no archive.
+"""
+
+from __future__ import annotations
+
+from pyinfra.api.exceptions import OperationError
+
+from .apt import AptError, check_no_downgrade, choose_versions, release
+from .facts import AptRepositoryProbe, DockerImageContents, TimescaledbVersions
+from .operations.packages import upstream_pending
+from .runtimes import Runtime
+from .runtimes.docker_ops import archive_timescaledb_version
+
+
+class PreflightError(ValueError):
+    """The deploy must not start; the message says why, in one line."""
+
+
+def check(host, settings: dict, runtime: Runtime) -> None:
+    expected = runtime.timescaledb_version
+    if expected:
+        _no_database_ahead(host, runtime, settings["database"], expected)
+    if runtime.name == "native" and settings["package_source"] == "upstream":
+        _upstream_repositories(host, runtime)
+    elif runtime.name == "docker":
+        _image_version(host, runtime, settings["timescaledb_image_archive"])
+
+
+def _no_database_ahead(host, runtime: Runtime, database: str, expected: str) -> None:
+    found = host.get_fact(TimescaledbVersions, psql=runtime.psql, database=database)
+    ahead = {
+        db: v for db, v in (found.installed if found else {}).items()
+        if (release(v) or (0,)) > (release(expected) or (0,))
+    }  # fmt: skip
+    if ahead:
+        listed = ", ".join(f"{db} has {v}" for db, v in sorted(ahead.items()))
+        raise PreflightError(
+            f"timescaledb_version {expected} is older than the extension in the databases "
+            f"({listed}): downgrades are refused"
+        )
+
+
+def _upstream_repositories(host, runtime) -> None:
+    distro, codename = runtime.check_distro()
+    install = runtime.upstream_install(distro, codename)
+    installed, todo = upstream_pending(
+        host, install["sources"], install["files"], install["packages"], install["pinned"]
+    )
+    try:
+        check_no_downgrade(installed, install["pinned"], install["setting"])
+        if todo:
+            probe = host.get_fact(
+                AptRepositoryProbe,
+                sources=install["sources"],
+                packages=[*install["packages"], *install["pinned"]],
+            )
+            choose_versions(probe.errors, probe.available, install["pinned"], install["setting"])
+    except AptError as exc:
+        raise PreflightError(str(exc)) from None
+
+
+def _image_version(host, runtime, archive: str | None) -> None:
+    tools = runtime.image_tools()
+    contents = host.get_fact(DockerImageContents, image=runtime.image, tools=list(tools))
+    if contents is not None:
+        shipped = contents.timescaledb
+        for tool, hint in tools.items():
+            if tool not in contents.tools:
+                raise PreflightError(f"{runtime.image} has no {tool}: {hint}")
+    elif archive:
+        try:
+            shipped = archive_timescaledb_version(archive)
+        except OperationError as exc:
+            raise PreflightError(str(exc)) from None
+    else:
+        return  # pulled by its step, then checked before the container runs on it
+    if shipped != runtime.timescaledb_version:
+        raise PreflightError(
+            f"{runtime.image} ships TimescaleDB {shipped or '(none)'}, but timescaledb_version "
+            f"is {runtime.timescaledb_version}: use an image of that version, or set "
+            "timescaledb_version to the image's"
+        )
