@@ -1,6 +1,6 @@
-# The local sandbox: Debian 13 test hosts on this machine (make sandbox). Debian's own packages
-# are the only ones reachable here; its TimescaleDB is the Apache-only build.
-package_source = "distro"
+# The local sandbox and the integration tests: Debian 13 test hosts on this machine. Their
+# package sources come with each host's data: the lab mirror (package_source upstream, the
+# default) or Debian's own packages (package_source distro, the Apache-only TimescaleDB).
 docker_source = "distro"
 # Test hosts are containers whose /proc/sys is read-only: Docker's bridge networking needs
 # this documented switch there (a real host does not).

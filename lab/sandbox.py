@@ -1,4 +1,9 @@
-"""`make sandbox`: local test hosts, deployed with the real deploy, and what each one got."""
+"""`make sandbox`: local test hosts, deployed with the real deploy, and what each one got.
+
+They run what production runs: the native host installs PostgreSQL and TimescaleDB's
+Community build through the upstream steps (signing keys, sources entries, pinned packages)
+from the lab mirror; the docker host runs the Community image of the same release.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +13,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tsdb_deploy import secrets
+from tsdb_deploy import known_issues, secrets
+from tsdb_deploy.settings import SETTINGS
 from tsdb_deploy.units import format_size
 
-from . import testhosts
+from . import images, mirror, testhosts
 from .testhosts import TestHost
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -22,17 +28,18 @@ PASSWORD_FILE = ".sandbox/secrets/app_password"
 NATIVE = TestHost("tsdb-sandbox-native", memory="4g", cpus=2)
 DOCKER = TestHost("tsdb-sandbox-docker", memory="4g", cpus=2, docker_volume=True)
 SANDBOX_HOSTS = [NATIVE, DOCKER]
+MIRROR = "tsdb-sandbox-mirror"
+# The release production deploys by default.
+VERSION = SETTINGS["timescaledb_version"].default
 
 
-def docker_host_data(container_memory: str = "2GiB", container_cpus: float = 1) -> dict:
-    """Inventory data of a docker-runtime test host: the locally built TimescaleDB image,
-    shipped as an archive (no registry is reachable here), and the container's limits."""
-    return {
-        "timescaledb_image": testhosts.timescaledb_image_tag(),
-        "timescaledb_image_archive": str(testhosts.timescaledb_archive()),
-        "container_memory": container_memory,
-        "container_cpus": container_cpus,
-    }
+def native_host_data() -> dict:
+    """The native host installs from the sandbox's mirror (which `make sandbox` starts)."""
+    return mirror.running(MIRROR).inventory_data(VERSION)
+
+
+def docker_host_data() -> dict:
+    return images.docker_host_data(VERSION)
 
 
 KEY_PARAMETERS = (
@@ -57,7 +64,8 @@ def up() -> int:
     testhosts.ensure_docker()
     if missing:
         testhosts.start_many(missing)
-    testhosts.ensure_timescaledb_archive()
+    mirror.serve(MIRROR)
+    images.archive(VERSION)
     prepare_secrets()
     result = subprocess.run(
         [sys.executable, "-m", "pyinfra", "-y", "inventory/sandbox.py", "deploy.py"],
@@ -72,7 +80,7 @@ def up() -> int:
 
 
 def down() -> int:
-    for name in testhosts.remove_all("tsdb-sandbox-"):
+    for name in testhosts.remove_all("tsdb-sandbox-"):  # the mirror too
         print(f"removed {name}")
     return 0
 
@@ -81,6 +89,31 @@ def _exec(name: str, *command: str) -> str:
     return subprocess.run(
         ["docker", "exec", name, *command], check=True, capture_output=True, text=True
     ).stdout
+
+
+JOBS_SQL = (
+    "SELECT j.application_name, coalesce(s.last_run_status, 'not run yet'), "
+    "coalesce((SELECT e.err_message FROM timescaledb_information.job_errors e WHERE "
+    "e.job_id = j.job_id ORDER BY e.start_time DESC LIMIT 1), '') FROM "
+    "timescaledb_information.jobs j LEFT JOIN timescaledb_information.job_stats s "
+    "USING (job_id) WHERE j.scheduled ORDER BY j.job_id"
+)
+
+
+def jobs(name: str) -> str:
+    """One line on the host's TimescaleDB jobs: how many, and what their last runs say."""
+    rows = [
+        line.split("|", 2)
+        for line in _exec(name, "tsdb-psql", "-X", "-At", "-c", JOBS_SQL).splitlines()
+    ]
+    if not rows:
+        return "TimescaleDB jobs: none (cron runs the maintenance on the Apache build)"
+    failed = [(job, error) for job, status, error in rows if status == "Failed"]
+    line = f"TimescaleDB jobs: {len(rows)} scheduled, {len(rows) - len(failed)} without failure"
+    if failed:
+        why = known_issues.diagnose(failed[0][1]) or failed[0][1]
+        line += f"; {len(failed)} failed their last run: {why}"
+    return line
 
 
 def summary() -> str:
@@ -111,6 +144,7 @@ def summary() -> str:
             "    " + ", ".join(f"{k} = {params[k]}" for k in KEY_PARAMETERS),
             f"    worst-case memory {format_size(budget['worst_case_total'])} of "
             f"{format_size(budget['memory_limit'])}",
+            f"    {jobs(test_host.name)}",
             f"    connect: docker exec -it {test_host.name} tsdb-psql",
         ]
     lines.append("  again: make sandbox (converges them again); remove: make sandbox-down")

@@ -1,13 +1,16 @@
 """Integration fixtures: real Debian 13 test hosts, deployed with the real deploy.py.
 
 Each test module gets its own host (a container running systemd), removed afterwards, also
-when a test fails. Deploys run pyinfra as ops do, from a per-test inventory file.
+when a test fails. Deploys run pyinfra as ops do, from a per-test inventory file. Hosts on the
+production path install from the lab mirror (one per session, `lab_mirror`) or run the lab's
+Community image; the Apache-build tests say `package_source: distro`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -15,11 +18,15 @@ from pathlib import Path
 
 import pytest
 
-from lab import testhosts
+from lab import mirror, testhosts
+from lab.vendor import VendorError
 from tsdb_deploy import secrets
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD_FILE = ".sandbox/secrets/app_password"
+MIRROR = "tsdb-it-mirror"
+KEEP_HOSTS = "TSDB_KEEP_TEST_HOSTS"
+DISTRO = {"package_source": "distro"}  # Debian's packages: the Apache-only build
 
 
 @dataclass
@@ -48,12 +55,16 @@ class Target:
         self.test_host = test_host
         self.name = test_host.name
         self.workdir = workdir
+        self.base: dict = {}  # host data every deploy starts from (package source, image)
+        self.group = "native"
 
-    def deploy(self, data: dict | None = None, *, dry: bool = False, group: str = "native"):
-        """Run deploy.py with this host's data; the inventory file is named like the
-        sandbox's so group_data/sandbox.py applies."""
+    def deploy(self, data: dict | None = None, *, dry: bool = False, group: str | None = None):
+        """Run deploy.py with this host's base data updated by `data`; the inventory file is
+        named like the sandbox's so group_data/sandbox.py applies."""
         inventory = self.workdir / "sandbox.py"
-        inventory.write_text(f"{group} = [({self.test_host.pyinfra_name!r}, {data or {}!r})]\n")
+        host_data = {**self.base, **(data or {})}
+        group = group or self.group
+        inventory.write_text(f"{group} = [({self.test_host.pyinfra_name!r}, {host_data!r})]\n")
         mode = "--dry" if dry else "-y"
         cmd = [sys.executable, "-m", "pyinfra", mode, "--json", str(inventory), "deploy.py"]
         proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1200)
@@ -123,15 +134,33 @@ def _test_host_prerequisites():
     secrets.generate_if_missing(PASSWORD_FILE)
 
 
-def make_target(request, tmp_path_factory, test_host: testhosts.TestHost) -> Target:
-    """Start `test_host` fresh; remove it when the module is done, pass or fail."""
+@pytest.fixture(scope="session")
+def lab_mirror(request) -> mirror.Mirror:
+    """The lab package mirror (built on first use, cached), removed after the session."""
+    if not os.environ.get(KEEP_HOSTS):
+        request.addfinalizer(lambda: mirror.stop(MIRROR))
+    try:
+        return mirror.serve(MIRROR)
+    except (testhosts.TestHostError, VendorError) as exc:
+        pytest.fail(f"lab mirror unavailable: {exc}")
+
+
+def make_target(
+    request, tmp_path_factory, test_host: testhosts.TestHost, base: dict | None = None,
+    group: str = "native",
+) -> Target:  # fmt: skip
+    """Start `test_host` fresh; remove it when the module is done, pass or fail. `base`: the
+    host data every deploy of it starts from; `group`: its runtime."""
     try:
         testhosts.start(test_host)
     except testhosts.TestHostError as exc:
         testhosts.remove(test_host.name)
         pytest.fail(f"cannot start test host: {exc}")
-    request.addfinalizer(lambda: testhosts.remove(test_host.name))
-    return Target(test_host, tmp_path_factory.mktemp(test_host.name))
+    if not os.environ.get(KEEP_HOSTS):  # set it to look at a failed test's host afterwards
+        request.addfinalizer(lambda: testhosts.remove(test_host.name))
+    target = Target(test_host, tmp_path_factory.mktemp(test_host.name))
+    target.base, target.group = dict(base or {}), group
+    return target
 
 
 def pytest_collection_modifyitems(items):

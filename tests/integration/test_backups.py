@@ -16,7 +16,8 @@ import pytest
 
 from lab.testhosts import TestHost
 
-from .conftest import make_target
+from .conftest import DISTRO, make_target
+from .helpers import DB, backup, content_checksums, databases, psql_in, restore, sh
 
 HOST = TestHost("tsdb-it-backup", memory="2g", cpus=1)
 DATA = {
@@ -26,7 +27,6 @@ DATA = {
     "MAX_MONTHLY_BACKUPS": 2,
 }
 BACKUP_DIR = "/var/backups/tsdb"
-DB = "klaviyo_analytics"
 CORRUPT_DIR = "/var/tmp/corrupt-backups"
 TIERS = ("hourly", "daily", "weekly", "monthly")
 
@@ -70,7 +70,7 @@ $$;
 
 @pytest.fixture(scope="module")
 def target(request, tmp_path_factory):
-    target = make_target(request, tmp_path_factory, HOST)
+    target = make_target(request, tmp_path_factory, HOST, DISTRO)
     result = target.deploy(DATA)
     assert result.returncode == 0, result.output[-5000:]
     # no scheduled job may change the data or take backups while the tests compare them
@@ -80,33 +80,6 @@ def target(request, tmp_path_factory):
 
 
 # --- helpers ---------------------------------------------------------------------------------
-
-
-def sh(target, *command: str, user: str | None = None, env: dict | None = None):
-    """Run a command on the host (as `user` via runuser, with `env`); the CompletedProcess."""
-    prefix = ["runuser", "-u", user, "--"] if user else []
-    envs = ["env", *(f"{k}={v}" for k, v in (env or {}).items())] if env else []
-    return subprocess.run(
-        ["docker", "exec", target.name, *prefix, *envs, *command],
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-
-
-def backup(target, tier: str, *, user: str | None = "postgres", env: dict | None = None):
-    """tsdb-backup TIER as cron runs it (as postgres)."""
-    return sh(target, "tsdb-backup", tier, user=user, env=env)
-
-
-def restore(target, *args: str, env: dict | None = None):
-    return sh(target, "tsdb-restore", *args, env=env)
-
-
-def psql_in(target, database: str, sql: str) -> str:
-    return target.run(
-        "tsdb-psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", "-d", database, "-c", sql
-    ).strip()
 
 
 def status(target) -> dict:
@@ -139,33 +112,6 @@ def metadata(target, dump_path: str) -> dict:
 
 def sha256_on_host(target, path: str) -> str:
     return target.run("sha256sum", path).split()[0]
-
-
-def tables_of(target, database: str = DB) -> list[str]:
-    sql = (
-        "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables "
-        "WHERE schemaname IN ('public', 'tsdb_deploy') ORDER BY 1"
-    )
-    return psql_in(target, database, sql).split()
-
-
-def content_checksums(target, database: str = DB) -> dict[str, str]:
-    """Per table: row count and md5 of all its rows, in a deterministic order."""
-    result = {}
-    for table in tables_of(target, database):
-        result[table] = psql_in(
-            target,
-            database,
-            f"SELECT count(*) || ':' || md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), "
-            f"'')) FROM {table} t",
-        )
-    return result
-
-
-def databases(target) -> dict[str, str]:
-    """name -> datallowconn ('true'/'false') of every database."""
-    out = psql_in(target, "postgres", "SELECT datname || '=' || datallowconn FROM pg_database")
-    return dict(line.split("=") for line in out.split())
 
 
 def corrupt_copy(target) -> str:

@@ -1,8 +1,9 @@
 """A bare Debian 13 host becomes a sized TimescaleDB server; changes converge safely.
 
 One test host for the module, started with --memory 2g --cpus 1 on a machine with far more,
-so the plan must come from the container's cgroup limits. Tests run in order: each leaves
-the host converged for the next.
+so the plan must come from the container's cgroup limits. It installs as production does:
+PGDG and Timescale's repositories (the lab mirror), TimescaleDB's Community build pinned at
+the default release. Tests run in order: each leaves the host converged for the next.
 """
 
 from __future__ import annotations
@@ -10,16 +11,19 @@ from __future__ import annotations
 import pytest
 
 from lab.testhosts import TestHost
+from tsdb_deploy.settings import SETTINGS
 from tsdb_deploy.units import GIB
 
 from .conftest import PASSWORD_FILE, ROOT, make_target
+from .helpers import assert_testinfra_passes
 
 HOST = TestHost("tsdb-it-native", memory="2g", cpus=1)
 
 
 @pytest.fixture(scope="module")
-def target(request, tmp_path_factory):
-    target = make_target(request, tmp_path_factory, HOST)
+def target(request, tmp_path_factory, lab_mirror):
+    base = lab_mirror.inventory_data(SETTINGS["timescaledb_version"].default)
+    target = make_target(request, tmp_path_factory, HOST, base)
     first = target.deploy()
     assert first.returncode == 0, first.output[-5000:]
     assert first.changed > 0
@@ -37,9 +41,29 @@ def test_sized_for_the_container_not_the_machine(target):
     assert record["budget"]["fits"] and record["budget"]["worst_case_total"] <= 2 * GIB
 
 
+def test_installed_through_the_upstream_steps(target):
+    """The signing keys, the sources entries, the pin and the Community build from them."""
+    version = SETTINGS["timescaledb_version"].default
+    sources = target.run("sh", "-c", "cat /etc/apt/sources.list.d/*.list")
+    assert "/pgdg trixie-pgdg main" in sources and "/timescale/debian/ trixie main" in sources
+    for keyring in ("/etc/apt/keyrings/pgdg.asc", "/etc/apt/keyrings/timescaledb.asc"):
+        assert "BEGIN PGP PUBLIC KEY BLOCK" in target.run("cat", keyring)
+    policy = target.run("apt-cache", "policy", "timescaledb-2-postgresql-17")
+    assert f"Installed: {version}~debian13" in policy, policy
+    assert "/timescale/debian trixie/main" in policy  # from Timescale's repository layout
+    assert f"Pin: version {version}~*" in target.run(
+        "cat", "/etc/apt/preferences.d/tsdb-timescaledb"
+    )
+    # PGDG's repository is one of the origins apt has for PostgreSQL itself
+    assert "/pgdg trixie-pgdg/main" in target.run("apt-cache", "policy", "postgresql-17")
+    assert target.show("timescaledb.license") == "timescale"
+    assert target.psql("SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'") == (
+        version
+    )
+
+
 def test_testinfra_suite_passes(target):
-    result = target.testinfra()
-    assert result.returncode == 0, result.stdout[-5000:]
+    assert_testinfra_passes(target)
 
 
 def test_second_run_changes_nothing(target):

@@ -1,6 +1,7 @@
 """Point-in-time recovery end to end: write rows, note the time T, write more and drop a
 table, restore the cluster to T: the rows from before T are there, those after are not, and
-the dropped table is back."""
+the dropped table is back. On the Apache build (Debian's packages); test_community.py does
+the same on both runtimes on the Community build, with compressed chunks."""
 
 from __future__ import annotations
 
@@ -8,31 +9,18 @@ import time
 
 import pytest
 
-from lab import sandbox
 from lab.testhosts import TestHost
 
-from .conftest import make_target
+from .conftest import DISTRO, make_target
 
-HOSTS = {
-    "native": (TestHost("tsdb-it-pitr-native", memory="2g", cpus=1), {}),
-    "docker": (
-        TestHost("tsdb-it-pitr-docker", memory="3g", cpus=1, docker_volume=True),
-        sandbox.docker_host_data(container_memory="2GiB", container_cpus=1),
-    ),
-}
+HOST = TestHost("tsdb-it-pitr-native", memory="2g", cpus=1)
 
 
-@pytest.fixture(scope="module", params=list(HOSTS))
+@pytest.fixture(scope="module")
 def target(request, tmp_path_factory):
-    if request.param == "docker":
-        from lab import testhosts
-
-        testhosts.ensure_timescaledb_archive()
-    test_host, data = HOSTS[request.param]
-    target = make_target(request, tmp_path_factory, test_host)
-    first = target.deploy(data, group=request.param)
+    target = make_target(request, tmp_path_factory, HOST, DISTRO)
+    first = target.deploy()
     assert first.returncode == 0, first.output[-5000:]
-    target.data, target.group = data, request.param
     return target
 
 
@@ -54,8 +42,8 @@ def test_restore_to_a_moment(target):
 
 
 def test_after_recovery_the_deploy_converges_and_archiving_goes_on(target):
-    result = target.deploy(target.data, group=target.group)
+    result = target.deploy()
     assert result.returncode == 0, result.output[-5000:]
-    again = target.deploy(target.data, group=target.group)
+    again = target.deploy()
     assert again.changed == 0, again.output[-5000:]
     target.run("tsdb-pg", "pgbackrest", "--stanza=tsdb", "check")

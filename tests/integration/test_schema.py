@@ -19,7 +19,7 @@ from lab.testhosts import TestHost
 from tsdb_deploy import migrations
 from tsdb_deploy.settings import SETTINGS
 
-from .conftest import ROOT, make_target
+from .conftest import DISTRO, ROOT, make_target
 
 HOST = TestHost("tsdb-it-schema", memory="2g", cpus=2)
 EVENTS = 40_000
@@ -80,7 +80,7 @@ QUERIES = {
 
 @pytest.fixture(scope="module")
 def target(request, tmp_path_factory):
-    target = make_target(request, tmp_path_factory, HOST)
+    target = make_target(request, tmp_path_factory, HOST, DISTRO)
     first = target.deploy()
     assert first.returncode == 0, first.output[-5000:]
     target.psql(DATASET.replace("\n", " "))
@@ -103,7 +103,7 @@ def project_copy(tmp_path, extra: dict[str, str] | None = None, change: str | No
 
 def deploy_from(target, project) -> subprocess.CompletedProcess:
     inventory = target.workdir / "sandbox.py"
-    inventory.write_text(f"native = [{target.test_host.pyinfra_name!r}]\n")
+    inventory.write_text(f"native = [({target.test_host.pyinfra_name!r}, {DISTRO!r})]\n")
     return subprocess.run(
         [sys.executable, "-m", "pyinfra", "-y", str(inventory), "deploy.py"],
         cwd=project,
@@ -207,7 +207,7 @@ def test_two_deploys_racing_serialise_on_the_advisory_lock(target, tmp_path):
     }
     project = project_copy(tmp_path, extra=slow)
     inventory = target.workdir / "sandbox.py"
-    inventory.write_text(f"native = [{target.test_host.pyinfra_name!r}]\n")
+    inventory.write_text(f"native = [({target.test_host.pyinfra_name!r}, {DISTRO!r})]\n")
     env = {"PYTHONPATH": str(project), "PATH": "/usr/bin:/bin:/usr/sbin:/sbin"}
     command = [sys.executable, "-m", "pyinfra", "-y", str(inventory), "deploy.py"]
     runs = [

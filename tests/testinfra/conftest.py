@@ -62,6 +62,23 @@ class Deployed:
         return cmd.stdout.strip()
 
 
+JOB_REPORTS: dict[str, list[str]] = {}
+
+
+@pytest.fixture
+def job_report(host) -> list[str]:
+    """Lines about this host's TimescaleDB jobs, printed at the end of the session."""
+    return JOB_REPORTS.setdefault(host.backend.get_pytest_id(), [])
+
+
+def pytest_terminal_summary(terminalreporter):
+    for host, lines in JOB_REPORTS.items():
+        if lines:
+            terminalreporter.section(f"TimescaleDB jobs on {host}, last runs")
+            for line in lines:
+                terminalreporter.line(line)
+
+
 @pytest.fixture(scope="module")
 def deployed(host):
     assert host.file(PLAN_RECORD).exists, f"{PLAN_RECORD} missing: was this host deployed?"

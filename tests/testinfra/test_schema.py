@@ -6,6 +6,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
+from tsdb_deploy import known_issues
+
 SQL = Path(__file__).resolve().parents[2] / "sql"
 TABLES = (
     "klaviyo_metrics", "klaviyo_profiles", "klaviyo_events", "klaviyo_aggregated_metrics",
@@ -13,6 +17,11 @@ TABLES = (
     "klaviyo_segment_profiles",
 )  # fmt: skip
 PROPERTIES_INDEX = "idx_klaviyo_events_properties_gin"
+APACHE_AGGREGATES_INDEXES = (
+    "idx_klaviyo_aggregated_metrics_recent",
+    "idx_klaviyo_aggregated_metrics_time",
+)
+AGGREGATES = ("klaviyo_aggregated_metrics_hourly", "klaviyo_aggregated_metrics_daily")
 UNITS = {"hour": 3600, "day": 86400, "week": 7 * 86400}
 
 
@@ -58,9 +67,9 @@ def test_every_index_of_the_migrations_exists_and_is_valid(deployed):
         expected |= set(re.findall(r"CREATE (?:UNIQUE )?INDEX (\w+)", path.read_text()))
     present = set(deployed.psql("SELECT indexname FROM pg_indexes").splitlines())
     missing = expected - present
-    # the aggregates' index belongs to the Apache branch's table (continuous aggregates get
+    # the aggregates' indexes belong to the Apache branch's table (continuous aggregates get
     # TimescaleDB's own index instead)
-    allowed = set() if license_ == "apache" else {"idx_klaviyo_aggregated_metrics_recent"}
+    allowed = set() if license_ == "apache" else set(APACHE_AGGREGATES_INDEXES)
     # the properties GIN is a setting (events_properties_index): absent where it says False
     if deployed.record["schema"].get("events_properties_index") is False:
         assert PROPERTIES_INDEX not in present
@@ -83,6 +92,57 @@ def test_policies_or_their_fallback_are_in_place(host, deployed):
         assert cron.exists and "klaviyo_run_maintenance()" in cron.content_string
         result = deployed.psql("SELECT klaviyo_run_maintenance()")
         assert result.startswith("aggregates:"), result
+
+
+def test_timescaledb_jobs_hold_the_planned_policies_and_none_failed(deployed, job_report):
+    """Community build: the compression policies (events and both continuous aggregates) after
+    compress_after, retention of the events after `retention`, both aggregates' refresh
+    policies, as the host's record says; no scheduled job whose last run failed. Every job's
+    last run is reported at the end of the session."""
+    if deployed.psql("SHOW timescaledb.license") != "timescale":
+        pytest.skip("no TimescaleDB jobs on the Apache build (cron runs its maintenance)")
+    schema = deployed.record["schema"]
+    rows = deployed.psql(
+        "SELECT j.job_id, j.proc_name, coalesce(h.view_name, j.hypertable_name, ''), j.scheduled,"
+        " coalesce(j.config->>'compress_after', j.config->>'drop_after', ''),"
+        " coalesce(s.last_run_status, 'never run'), coalesce(s.last_run_started_at::text, ''),"
+        " coalesce(s.total_failures, 0) FROM timescaledb_information.jobs j"
+        " LEFT JOIN timescaledb_information.job_stats s USING (job_id)"
+        " LEFT JOIN timescaledb_information.continuous_aggregates h"
+        " ON h.materialization_hypertable_name = j.hypertable_name ORDER BY j.job_id"
+    )
+    jobs = [row.split("|") for row in rows.splitlines()]
+    job_report.extend(
+        f"job {job_id} {proc} {table or '-'}: {status}"
+        + (f" at {started}" if started else "")
+        + (f", {failures} failures" if failures != "0" else "")
+        + ("" if scheduled == "t" else " (unscheduled)")
+        for job_id, proc, table, scheduled, _, status, started, failures in jobs
+    )
+    policies = {(proc, table): value for _, proc, table, _, value, *_ in jobs}
+    same = "SELECT %s::interval = %s::interval"
+    for table in ("klaviyo_events", *AGGREGATES):
+        value = policies.get(("policy_compression", table))
+        assert value is not None, (table, policies)
+        assert deployed.psql(same % (f"'{value}'", f"'{schema['compress_after']}'")) == "t"
+    retention = policies.get(("policy_retention", "klaviyo_events"))
+    assert retention is not None, policies
+    assert deployed.psql(same % (f"'{retention}'", f"'{schema['retention']}'")) == "t"
+    for view in AGGREGATES:
+        assert ("policy_refresh_continuous_aggregate", view) in policies, policies
+    failed = [job for job in jobs if job[3] == "t" and job[5] == "Failed"]
+    errors = {
+        job[0]: deployed.psql(
+            "SELECT err_message FROM timescaledb_information.job_errors WHERE job_id = "
+            f"{job[0]} ORDER BY start_time DESC LIMIT 1"
+        )
+        for job in failed
+    }
+    why = {known_issues.diagnose(error) or error for error in errors.values()}
+    assert not failed, (
+        f"scheduled jobs whose last run failed: {', '.join(f'{j[0]} {j[1]}' for j in failed)}: "
+        + "; ".join(sorted(why))
+    )
 
 
 def test_readonly_role_reads_everything_and_writes_nothing(host, deployed):
