@@ -48,7 +48,7 @@ def deploy() -> None:
     secrets.generate_if_missing(".sandbox/secrets/app_password")
     inventory = ROOT / ".sandbox" / "bench-backups" / "sandbox.py"
     inventory.parent.mkdir(parents=True, exist_ok=True)
-    inventory.write_text(f"native = [{HOST.pyinfra_name!r}]\n")
+    inventory.write_text(f"native = [({HOST.pyinfra_name!r}, {{'package_source': 'distro'}})]\n")
     subprocess.run(
         [sys.executable, "-m", "pyinfra", "-y", str(inventory), "deploy.py"],
         cwd=ROOT,

@@ -69,6 +69,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--dd-megabytes", type=int, default=1024, help="size of the dd write test")
     p.add_argument("--keep-host", action="store_true", help="leave the bench host running")
     p.add_argument("--host-name", default="tsdb-bench-db", help="the bench host's name")
+    p.add_argument(
+        "--build",
+        choices=("community", "apache"),
+        default="community",
+        help="TimescaleDB build: community (production's install, from the lab mirror; adds "
+        "the compression phase) or apache (Debian's packages)",
+    )
     p.add_argument("--tiny", action="store_true", help="thousands of rows: a quick end-to-end run")
     p.add_argument(
         "--report-from",
@@ -114,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         keep_host=args.keep_host,
         host_name=args.host_name,
         argv=tuple(argv),
+        build=args.build,
     )
     try:
         return run(opts)

@@ -23,15 +23,17 @@ from .host import BenchError
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD_FILE = ".sandbox/secrets/app_password"
+DISTRO = {"package_source": "distro"}  # Debian's packages: the Apache-only build
 _RUNNING = "--> Running command on localhost: "
 
 
-def deploy(hosts: list[testhosts.TestHost], *, debug: bool = False) -> dict:
-    """One pyinfra run over `hosts`: wall seconds, pyinfra's totals, commands it ran."""
+def deploy(hosts: list[testhosts.TestHost], data: dict, *, debug: bool = False) -> dict:
+    """One pyinfra run over `hosts`, each with `data`: wall seconds, pyinfra's totals, the
+    commands it ran."""
     secrets.generate_if_missing(PASSWORD_FILE)
     with tempfile.TemporaryDirectory(prefix="tsdb-bench-") as tmp:
         inventory = Path(tmp) / "sandbox.py"
-        inventory.write_text(f"native = {[h.pyinfra_name for h in hosts]!r}\n")
+        inventory.write_text(f"native = {[(h.pyinfra_name, data) for h in hosts]!r}\n")
         cmd = [sys.executable, "-m", "pyinfra", "-y", "--json", str(inventory), "deploy.py"]
         began = time.perf_counter()
         proc = subprocess.run(
@@ -59,15 +61,15 @@ def deploy(hosts: list[testhosts.TestHost], *, debug: bool = False) -> dict:
     }
 
 
-def single_host(host: testhosts.TestHost) -> dict:
+def single_host(host: testhosts.TestHost, data: dict) -> dict:
     """Fresh converge, then a no-change run (timed), then one with --debug (counted)."""
-    fresh = deploy([host])
-    again = deploy([host])
-    counted = deploy([host], debug=True)
+    fresh = deploy([host], data)
+    again = deploy([host], data)
+    counted = deploy([host], data, debug=True)
     return {"fresh": fresh, "no_change": again, "no_change_debug": counted}
 
 
-def many_hosts(counts: list[int], memory: str, progress) -> dict:
+def many_hosts(counts: list[int], memory: str, progress, data: dict) -> dict:
     """Small sandbox hosts: converge max(counts) at once, then a no-change run over each
     count, then one over all with --debug to count commands. The hosts are removed
     afterwards, also on failure."""
@@ -77,13 +79,13 @@ def many_hosts(counts: list[int], memory: str, progress) -> dict:
     ]
     try:
         testhosts.start_many(hosts)
-        converge = deploy(hosts)
+        converge = deploy(hosts, data)
         progress(f"deploy: converged {len(hosts)} hosts in {converge['seconds']:.0f}s")
         runs = {}
         for n in counts:
-            runs[n] = deploy(hosts[:n])
+            runs[n] = deploy(hosts[:n], data)
             progress(f"deploy: no-change over {n} hosts: {runs[n]['seconds']:.1f}s")
-        counted = deploy(hosts, debug=True)
+        counted = deploy(hosts, data, debug=True)
         return {
             "converge_all": converge,
             "no_change": runs,

@@ -7,7 +7,10 @@ Fixed only where PostgreSQL or the Apache build rejects it, each fix marked FIX:
   'cannot create a unique index without the column "metric_id"').
 - the "recent" index on klaviyo_aggregated_metrics loses its NOW() predicate (index
   predicates must be immutable).
-- add_compression_policy / add_retention_policy are skipped: the Apache build lacks them.
+- add_compression_policy / add_retention_policy: on the Apache build they are skipped (it
+  lacks them); on the Community build they run as written (COMMUNITY), after enabling
+  compression with TimescaleDB's defaults, which the documents do not do and
+  add_compression_policy requires ('columnstore not enabled on hypertable').
 Everything else is kept: both foreign keys, create_hypertable's default time index, 4 hash
 partitions on metric_id, 7-day chunks, the covering index that INCLUDEs properties.
 """
@@ -101,6 +104,16 @@ CREATE TABLE klaviyo_campaigns (
 );
 CREATE INDEX idx_klaviyo_campaigns_active ON klaviyo_campaigns (status, send_time DESC)
   WHERE status = 'active';
+"""
+
+# The documents' policies, on the Community build. FIX: compression enabled first, with
+# TimescaleDB's default segmentby and orderby (the documents name none).
+COMMUNITY = """
+ALTER TABLE klaviyo_events SET (timescaledb.compress);
+SELECT add_compression_policy('klaviyo_events', INTERVAL '90 days');
+SELECT add_retention_policy('klaviyo_events', INTERVAL '2 years');
+ALTER TABLE klaviyo_aggregated_metrics SET (timescaledb.compress);
+SELECT add_compression_policy('klaviyo_aggregated_metrics', INTERVAL '90 days');
 """
 
 # How the documents' table gets its rows is not specified (an AggregationRepository); the

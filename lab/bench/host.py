@@ -72,6 +72,15 @@ class BenchHost:
             user="postgres",
         ).strip()
 
+    def psql_timed(self, sql: str, db: str = "postgres") -> str:
+        """psql's output with its own `Time: ... ms` line: the server round trip, without
+        docker exec's start-up."""
+        return self.run(
+            f"psql -X -q -At -v ON_ERROR_STOP=1 -d {shlex.quote(db)} "
+            f"-c '\\timing on' -c {shlex.quote(sql)}",
+            user="postgres",
+        )
+
     def psql_file(self, path: str, db: str, variables: dict[str, str] | None = None) -> str:
         flags = " ".join(f"-v {k}={shlex.quote(str(v))}" for k, v in (variables or {}).items())
         return self.run(

@@ -42,25 +42,45 @@ QUERY_TITLES = {
 }
 
 
+# The same questions over 180 days, the whole of the data, so that on the Community build
+# they read compressed chunks (older than 90 days) and uncompressed ones (compression.py).
+LONG_DAYS = 180
+LONG_TITLES = {
+    "series_hour_180d": "metric series by hour, 180 days",
+    "series_day_180d": "metric series by day, 180 days",
+    "profile_timeline_180d": "a profile's timeline (last 50), 180 days",
+    "high_value_180d": "top high-value events, 180 days",
+    "json_containment_180d": "JSON property containment, 180 days",
+    "events_per_metric_180d": "events per metric, 180 days",
+    "aggregates_180d": "aggregated metrics (hourly, 180 days)",
+}
+
+
 def _since(days: int) -> str:
     return f'"timestamp" >= {END} - INTERVAL \'{days} days\' AND "timestamp" < {END}'
 
 
-def definitions(params: dict[str, list[str]], schema: str = "documents") -> list[dict]:
-    """[{name, sql: [one statement per parameter set]}], in QUERY_TITLES order, as a variant
-    with this schema ("documents" or "project") runs them."""
+def definitions(
+    params: dict[str, list[str]], schema: str = "documents", long: bool = False
+) -> list[dict]:
+    """[{name, sql: [one statement per parameter set]}], in QUERY_TITLES order (LONG_TITLES
+    with `long`: every window 180 days), as a variant with this schema ("documents" or
+    "project") runs them."""
     served = schema == "project"
+
+    def days(short: int) -> int:
+        return LONG_DAYS if long else short
 
     def series(bucket: str) -> list[str]:
         if served:
             return [
                 f"SELECT * FROM klaviyo_metric_series('{m}', '{bucket}', "
-                f"{END} - INTERVAL '30 days', {END})"
+                f"{END} - INTERVAL '{days(30)} days', {END})"
                 for m in params["metric"]
             ]
         return [
             f"SELECT time_bucket('{bucket}', \"timestamp\") AS bucket, count(*), sum(value) "
-            f"FROM klaviyo_events WHERE metric_id = '{m}' AND {_since(30)} "
+            f"FROM klaviyo_events WHERE metric_id = '{m}' AND {_since(days(30))} "
             "GROUP BY bucket ORDER BY bucket"
             for m in params["metric"]
         ]
@@ -70,37 +90,44 @@ def definitions(params: dict[str, list[str]], schema: str = "documents") -> list
         "series_day_30d": series("1 day"),
         "profile_timeline": [
             'SELECT id, metric_id, "timestamp", value, properties FROM klaviyo_events '
-            f"WHERE profile_id = '{p}' ORDER BY \"timestamp\" DESC LIMIT 50"
+            f"WHERE profile_id = '{p}' "
+            + (f"AND {_since(LONG_DAYS)} " if long else "")
+            + 'ORDER BY "timestamp" DESC LIMIT 50'
             for p in params["profile"]
         ],
         "high_value_7d": [
             'SELECT id, metric_id, profile_id, value, "timestamp" FROM klaviyo_events '
-            f"WHERE value > 0 AND {_since(7)} ORDER BY value DESC LIMIT 20"
+            f"WHERE value > 0 AND {_since(days(7))} ORDER BY value DESC LIMIT 20"
         ],
         "json_containment_30d": [
             # D: the attribution its ingest path stores in campaign_id, read from the covering
             # partial index (sql/0003); the campaign's name resolved in klaviyo_campaigns.
             "SELECT count(*), sum(value) FROM klaviyo_events WHERE campaign_id = ANY(ARRAY("
-            f"SELECT id FROM klaviyo_campaigns WHERE name = '{c}')) AND {_since(30)}"
+            f"SELECT id FROM klaviyo_campaigns WHERE name = '{c}')) AND {_since(days(30))}"
             if served
             else "SELECT count(*), sum(value) FROM klaviyo_events "
-            f"WHERE properties @> '{json.dumps({'Campaign Name': c})}' AND {_since(30)}"
+            f"WHERE properties @> '{json.dumps({'Campaign Name': c})}' AND {_since(days(30))}"
             for c in params["campaign"]
         ],
         "events_per_metric_90d": [
-            f"SELECT * FROM klaviyo_events_per_metric({END} - INTERVAL '90 days', {END})"
+            f"SELECT * FROM klaviyo_events_per_metric({END} - INTERVAL '{days(90)} days', {END})"
             if served
-            else f"SELECT metric_id, count(*) FROM klaviyo_events WHERE {_since(90)} "
+            else f"SELECT metric_id, count(*) FROM klaviyo_events WHERE {_since(days(90))} "
             "GROUP BY metric_id ORDER BY 2 DESC"
         ],
         "recent_aggregates": [
             "SELECT time_bucket, count, sum_value, min_value, max_value, avg_value "
             f"FROM klaviyo_aggregated_metrics WHERE metric_id = '{m}' AND bucket_size = '1 hour' "
-            f"AND time_bucket >= {END} - INTERVAL '30 days' AND time_bucket < {END} "
+            f"AND time_bucket >= {END} - INTERVAL '{days(30)} days' AND time_bucket < {END} "
             "ORDER BY time_bucket DESC"
             for m in params["metric"]
         ],
     }
+    if long:
+        return [
+            {"name": name, "sql": queries[short]}
+            for name, short in zip(LONG_TITLES, QUERY_TITLES, strict=True)
+        ]
     return [{"name": name, "sql": queries[name]} for name in QUERY_TITLES]
 
 

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from . import charts, summary
-from .queries import COLD_FLOOR_SQL, QUERY_TITLES
+from .queries import COLD_FLOOR_SQL, LONG_TITLES, QUERY_TITLES
 
 # The row under each query table: summary's floor key and what it timed.
 FLOORS = {
@@ -34,6 +34,56 @@ def _ms(value: float) -> str:
 
 def _x(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
+
+
+def compression_tables(comp: dict) -> list[str]:
+    """The Community build's compression: storage per variant, and the 180-day queries'
+    p95 before and after compression (and D/A after)."""
+    if not comp:
+        return []
+    variants = [v for v in summary.VARIANTS if v in comp]
+    storage = [
+        [
+            v,
+            f"{comp[v]['bytes_per_event']:,.0f}",
+            f"{comp[v]['compressed_bytes_per_event']:,.0f}",
+            f"{comp[v]['ratio']:.1f}x",
+            f"{comp[v]['bytes_per_event_after']:,.0f}",
+            f"{comp[v]['chunks']} ({comp[v]['events_compressed_share']:.0%} of events)",
+            f"{comp[v]['chunk_seconds_p50']:.2f} / {comp[v]['chunk_seconds_max']:.2f}",
+        ]
+        for v in variants
+    ]
+    parts = [
+        "### Compression (Community build): storage",
+        _table(
+            [
+                "variant",
+                "bytes/event, uncompressed",
+                "bytes/event, compressed chunks",
+                "compression ratio",
+                "bytes/event after (mixed)",
+                "chunks compressed",
+                "seconds per chunk (p50 / max)",
+            ],
+            storage,
+        ),  # fmt: skip
+    ]
+    for mode in ("warm", "cold"):
+        rows = []
+        for q, title in LONG_TITLES.items():
+            cells = [title]
+            for v in variants:
+                m = comp[v]["long"][q][mode]
+                cells.append(f"{_ms(m['before']['p95'])} / {_ms(m['after']['p95'])}")
+            if "A" in comp and "D" in comp:
+                a, d = comp["A"]["long"][q][mode], comp["D"]["long"][q][mode]
+                cells.append(_x(d["after"]["p95"] / a["after"]["p95"]))
+            rows.append(cells)
+        header = ["180-day query (p95 ms before / after compression)"] + variants
+        header += ["D/A after"] if "A" in comp and "D" in comp else []
+        parts += [f"### Compression: 180-day queries, {mode} cache", _table(header, rows)]
+    return parts
 
 
 def tables(results: dict, s: dict) -> str:
@@ -71,6 +121,7 @@ def tables(results: dict, s: dict) -> str:
             )
         header = ["query (p50 / p95 ms)"] + variants + [f"{k} p95" for k in ratios]
         parts += [f"### Queries, {mode} cache", _table(header, rows)]
+    parts += compression_tables(s.get("compression") or {})
     goal_rows = [
         [g["goal"], g["measured"], "met" if g["met"] else "**NOT met**"] for g in s["goals"]
     ]

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import shlex
@@ -26,9 +27,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from tsdb_deploy.planner import budget
+from tsdb_deploy.settings import SETTINGS
 
-from .. import testhosts
-from . import deploytime, ingest, physical, queries, report, schemas, variants, workload
+from .. import mirror, testhosts
+from . import (
+    compression,
+    deploytime,
+    ingest,
+    physical,
+    queries,
+    report,
+    schemas,
+    variants,
+    workload,
+)
 from .host import DATA_DIR, BenchHost
 from .progress import Progress
 from .queries import QUERY_TITLES
@@ -52,6 +64,7 @@ class Options:
     keep_host: bool
     host_name: str
     argv: tuple[str, ...]
+    build: str = "community"  # community: the lab mirror's packages; apache: Debian's
 
 
 def _machine() -> str:
@@ -108,163 +121,209 @@ def cold_cache(method: str, how: set[str], left: list[int]) -> str:
     )
 
 
+BENCH_MIRROR = "tsdb-bench-mirror"
+
+
+def host_data(build: str) -> dict:
+    """What the bench hosts are deployed with: production's install from the lab mirror
+    (the Community build), or Debian's packages (the Apache-only build)."""
+    if build == "apache":
+        return deploytime.DISTRO
+    return mirror.serve(BENCH_MIRROR).inventory_data(SETTINGS["timescaledb_version"].default)
+
+
 def run(opts: Options) -> int:
     progress = Progress()
     started, began, others = _now(), time.monotonic(), _other_containers()
     bench = testhosts.TestHost(opts.host_name, memory=opts.host_memory, cpus=opts.host_cpus)
     host = BenchHost(bench.name)
     results: dict = {"rounds": [], "physical": {}, "deploy": {}}
-    try:
-        progress.start("setup", 4)
-        testhosts.start(bench)
-        progress.step("deploying the project to the bench host (fresh converge)")
-        results["deploy"]["single"] = deploytime.single_host(bench)
-        progress.step("installing the agent")
-        host.install_agent()
-        hardware = variants.hardware_from_record(host.plan_record())
-        variant_list, the_plan = variants.build(hardware)
-        keys = variants.all_keys(variant_list)
-        # built-in values of every changed parameter and of what the memory check reads
-        stock = variants.stock_values(host, sorted(set(keys) | set(budget.INPUTS)))
-        writers_max = opts.writers_max or hardware.whole_cpus
-        spec = workload.spec_for(opts.events, opts.profiles)
-        progress.step(f"generating {spec.events:,} events up front")
-        manifest = host.agent(
-            "generate",
-            "--dir",
-            f"{DATA_DIR}/data",
-            "--events",
-            str(spec.events),
-            "--profiles",
-            str(spec.profiles),
-            "--seed",
-            str(spec.seed),
-            "--batch-rows",
-            str(spec.batch_rows),
-        )
-        progress.step("measuring the data disk")
-        results["physical"]["disk"] = physical.disk_bandwidth(host, opts.dd_megabytes)
-        progress.finish()
-        variables = schemas.project_variables(spec, the_plan.parameters["shared_buffers"].value)
-        params = workload.query_parameters(spec)
-        qdefs = {shape: queries.definitions(params, shape) for shape in workload.SHAPES}
-        configs = ingest.configs(writers_max)
-        cold_how: set[str] = set()
-        cache_left: list[int] = []
-        results |= {
-            "meta": {
-                "started": started,
-                "other_containers_at_start": others,
-                "command": "python -m lab.bench " + shlex.join(opts.argv),
-                "rounds": opts.rounds,
-                "repeat": opts.repeat,
-                "cold_repeat": opts.cold_repeat,
-                "writers_max": writers_max,
-                "workload": manifest,
-                "d_chunk_interval": variables["chunk_interval"],
-                "hardware": {
-                    "machine": _machine(),
-                    "host_memory": hardware.describe()["memory"],
-                    "host_cpus": hardware.cpus,
-                    "storage": hardware.storage,
+    community = opts.build == "community"
+    with contextlib.ExitStack() as cleanup:
+        if community:  # the mirror serves every deploy of the run, removed when it ends
+            cleanup.callback(mirror.stop, BENCH_MIRROR)
+        data = host_data(opts.build)
+        try:
+            progress.start("setup", 4)
+            testhosts.start(bench)
+            progress.step("deploying the project to the bench host (fresh converge)")
+            results["deploy"]["single"] = deploytime.single_host(bench, data)
+            progress.step("installing the agent")
+            host.install_agent()
+            hardware = variants.hardware_from_record(host.plan_record())
+            variant_list, the_plan = variants.build(hardware)
+            keys = variants.all_keys(variant_list)
+            # built-in values of every changed parameter and of what the memory check reads
+            stock = variants.stock_values(host, sorted(set(keys) | set(budget.INPUTS)))
+            writers_max = opts.writers_max or hardware.whole_cpus
+            spec = workload.spec_for(opts.events, opts.profiles)
+            progress.step(f"generating {spec.events:,} events up front")
+            manifest = host.agent(
+                "generate",
+                "--dir",
+                f"{DATA_DIR}/data",
+                "--events",
+                str(spec.events),
+                "--profiles",
+                str(spec.profiles),
+                "--seed",
+                str(spec.seed),
+                "--batch-rows",
+                str(spec.batch_rows),
+            )
+            progress.step("measuring the data disk")
+            results["physical"]["disk"] = physical.disk_bandwidth(host, opts.dd_megabytes)
+            progress.finish()
+            variables = schemas.project_variables(spec, the_plan.parameters["shared_buffers"].value)
+            params = workload.query_parameters(spec)
+            qdefs = {shape: queries.definitions(params, shape) for shape in workload.SHAPES}
+            long_qdefs = {
+                shape: queries.definitions(params, shape, long=True) for shape in workload.SHAPES
+            }
+            configs = ingest.configs(writers_max)
+            cold_how: set[str] = set()
+            cache_left: list[int] = []
+            results |= {
+                "meta": {
+                    "started": started,
+                    "build": opts.build,
+                    "other_containers_at_start": others,
+                    "command": "python -m lab.bench " + shlex.join(opts.argv),
+                    "rounds": opts.rounds,
+                    "repeat": opts.repeat,
+                    "cold_repeat": opts.cold_repeat,
+                    "writers_max": writers_max,
+                    "workload": manifest,
+                    "d_chunk_interval": variables["chunk_interval"],
+                    "hardware": {
+                        "machine": _machine(),
+                        "host_memory": hardware.describe()["memory"],
+                        "host_cpus": hardware.cpus,
+                        "storage": hardware.storage,
+                    },
+                    "server_version": host.psql("SELECT version()").split(" on ")[0],
+                    "timescaledb": host.psql(
+                        "SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'",
+                        "klaviyo_analytics",
+                    ),
+                    "license": host.psql("SHOW timescaledb.license", "klaviyo_analytics"),
+                    "queries": qdefs["documents"],
+                    "queries_project": qdefs["project"],
+                    "queries_long": long_qdefs["documents"] if community else [],
+                    "variant_switch": "ALTER SYSTEM for every parameter any variant sets, "
+                    "then a restart",
+                    # for summary.memory_budgets: each variant's config checked like the planner's
+                    "budget_inputs": {"memory_bytes": hardware.memory_bytes, "stock": stock},
                 },
-                "server_version": host.psql("SELECT version()").split(" on ")[0],
-                "timescaledb": host.psql(
-                    "SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'",
-                    "klaviyo_analytics",
-                ),
-                "license": host.psql("SHOW timescaledb.license", "klaviyo_analytics"),
-                "queries": qdefs["documents"],
-                "queries_project": qdefs["project"],
-                "variant_switch": "ALTER SYSTEM for every parameter any variant sets, "
-                "then a restart",
-                # for summary.memory_budgets: each variant's config checked like the planner's
-                "budget_inputs": {"memory_bytes": hardware.memory_bytes, "stock": stock},
-            },
-            "variants": {
-                v.key: {"title": v.title, "schema": v.schema, "config": v.config}
-                for v in variant_list
-            },
-            "explain": {},
-            "answers": {},
-        }
-        per_variant = (
-            len(configs) * ingest.BLOCKS_PER_CONFIG + (len(QUERY_TITLES) + 1) * opts.cold_repeat + 2
-        )
-        progress.start("rounds", opts.rounds * len(variant_list) * per_variant)
-        for round_no in range(opts.rounds):
-            for v in variant_list:
-                progress.note(f"round {round_no + 1}: {v.key}: config, schema")
-                show = variants.apply(host, v, keys, stock)
-                results["variants"][v.key]["show"] = show
-                schema_s = schemas.create(host, v, variables)
-                loads = ingest.load(host, v, spec, ingest.rotated(configs, round_no), progress.step)
-                settle_s = schemas.settle(host, v)
-                aggregates_s = schemas.fill_aggregates(host, v)
-                t = time.perf_counter()
-                host.psql("VACUUM ANALYZE", v.db)
-                vacuum_s = time.perf_counter() - t
-                sizes = physical.relation_sizes(host, v.db)
-                vq = qdefs[v.schema]
-                if round_no == 0:
-                    results["explain"][v.key] = queries.explain(host, v, vq)
-                    results["answers"][v.key] = queries.answers(host, v, vq)
-                progress.step(f"{v.key} warm queries")
-                warm = queries.warm(host, v, vq, opts.repeat)
-                round_trip = warm.pop(queries.ROUND_TRIP, [])
-                progress.step(f"{v.key} cold queries")
-                cold, how, left = queries.cold(
-                    host, v, vq, opts.cold_repeat, opts.cold_method, progress.step
-                )
-                cold_floor = cold.pop(queries.COLD_FLOOR, [])
-                cold_how.update(how)
-                cache_left += [b for b in left if b is not None]
-                results["rounds"].append(
+                "variants": {
+                    v.key: {"title": v.title, "schema": v.schema, "config": v.config}
+                    for v in variant_list
+                },
+                "explain": {},
+                "answers": {},
+                "answers_long": {},
+            }
+            per_variant = (
+                len(configs) * ingest.BLOCKS_PER_CONFIG
+                + (len(QUERY_TITLES) + 1) * opts.cold_repeat
+                + 2
+            )
+            if community:  # the 180-day queries twice, around the compression
+                per_variant += 2 * ((len(queries.LONG_TITLES) + 1) * opts.cold_repeat + 2) + 1
+            progress.start("rounds", opts.rounds * len(variant_list) * per_variant)
+            for round_no in range(opts.rounds):
+                for v in variant_list:
+                    progress.note(f"round {round_no + 1}: {v.key}: config, schema")
+                    show = variants.apply(host, v, keys, stock)
+                    results["variants"][v.key]["show"] = show
+                    schema_s = schemas.create(host, v, variables, community)
+                    loads = ingest.load(
+                        host, v, spec, ingest.rotated(configs, round_no), progress.step
+                    )
+                    settle_s = schemas.settle(host, v)
+                    aggregates_s = schemas.fill_aggregates(host, v, community)
+                    t = time.perf_counter()
+                    host.psql("VACUUM ANALYZE", v.db)
+                    vacuum_s = time.perf_counter() - t
+                    sizes = physical.relation_sizes(host, v.db)
+                    vq = qdefs[v.schema]
+                    if round_no == 0:
+                        results["explain"][v.key] = queries.explain(host, v, vq)
+                        results["answers"][v.key] = queries.answers(host, v, vq)
+                    progress.step(f"{v.key} warm queries")
+                    warm = queries.warm(host, v, vq, opts.repeat)
+                    round_trip = warm.pop(queries.ROUND_TRIP, [])
+                    progress.step(f"{v.key} cold queries")
+                    cold, how, left = queries.cold(
+                        host, v, vq, opts.cold_repeat, opts.cold_method, progress.step
+                    )
+                    cold_floor = cold.pop(queries.COLD_FLOOR, [])
+                    cold_how.update(how)
+                    cache_left += [b for b in left if b is not None]
+                    compressed = (
+                        _compressed(
+                            host, v, long_qdefs[v.schema], opts, round_no, results, progress
+                        )
+                        if community
+                        else {}
+                    )
+                    results["rounds"].append(
+                        {
+                            **compressed,
+                            "round": round_no + 1,
+                            "variant": v.key,
+                            "schema_s": schema_s,
+                            "ingest": loads,
+                            "settle_s": settle_s,
+                            "aggregates_s": aggregates_s,
+                            "vacuum_s": vacuum_s,
+                            "sizes": sizes,
+                            "warm": warm,
+                            "round_trip": round_trip,
+                            "cold": cold,
+                            "cold_floor": cold_floor,
+                        }
+                    )
+                    report.write_json(results, opts.out)
+            progress.finish()
+            results["meta"]["answers_differ"] = queries.disagreements(results["answers"])
+            if community:  # every variant alike, before and after compression
+                results["meta"]["answers_long_differ"] = queries.disagreements(
                     {
-                        "round": round_no + 1,
-                        "variant": v.key,
-                        "schema_s": schema_s,
-                        "ingest": loads,
-                        "settle_s": settle_s,
-                        "aggregates_s": aggregates_s,
-                        "vacuum_s": vacuum_s,
-                        "sizes": sizes,
-                        "warm": warm,
-                        "round_trip": round_trip,
-                        "cold": cold,
-                        "cold_floor": cold_floor,
+                        f"{key} {phase}": answers
+                        for key, phases in results["answers_long"].items()
+                        for phase, answers in phases.items()
                     }
                 )
-                report.write_json(results, opts.out)
-        progress.finish()
-        results["meta"]["answers_differ"] = queries.disagreements(results["answers"])
-        _physical(results, variant_list, writers_max, hardware.whole_cpus)
-        d = variant_list[-1]  # D is the last applied and its data is loaded
-        progress.start("index costs", 19 * opts.rounds + 8)
-        results["physical"]["index_costs"] = physical.index_costs(
-            host,
-            spec,
-            variables,
-            writers_max,
-            d,
-            qdefs[d.schema],
-            results["explain"]["D"],
-            max(3, opts.repeat // 2),
-            opts.rounds,
-            progress.step,
-        )
-        progress.finish()
-        results["meta"]["cold_cache"] = cold_cache(opts.cold_method, cold_how, cache_left)
-        variants.reset(host)
-    finally:
-        if not opts.keep_host:
-            testhosts.remove(bench.name)
-    if max(opts.host_counts) > 1:
-        progress.start("deploy timing", len(opts.host_counts) + 2)
-        results["deploy"]["many"] = deploytime.many_hosts(
-            list(opts.host_counts), opts.sandbox_memory, progress.step
-        )
-        progress.finish()
+            _physical(results, variant_list, writers_max, hardware.whole_cpus)
+            d = variant_list[-1]  # D is the last applied and its data is loaded
+            if community:  # the index costs are measured on uncompressed data, as on Apache
+                compression.decompress(host, d)
+            progress.start("index costs", 19 * opts.rounds + 8)
+            results["physical"]["index_costs"] = physical.index_costs(
+                host,
+                spec,
+                variables,
+                writers_max,
+                d,
+                qdefs[d.schema],
+                results["explain"]["D"],
+                max(3, opts.repeat // 2),
+                opts.rounds,
+                progress.step,
+            )
+            progress.finish()
+            results["meta"]["cold_cache"] = cold_cache(opts.cold_method, cold_how, cache_left)
+            variants.reset(host)
+        finally:
+            if not opts.keep_host:
+                testhosts.remove(bench.name)
+        if max(opts.host_counts) > 1:
+            progress.start("deploy timing", len(opts.host_counts) + 2)
+            results["deploy"]["many"] = deploytime.many_hosts(
+                list(opts.host_counts), opts.sandbox_memory, progress.step, data
+            )
+            progress.finish()
     results["meta"] |= {
         "finished": _now(),
         "seconds": time.monotonic() - began,
@@ -273,6 +332,31 @@ def run(opts: Options) -> int:
     report.write(results, opts.out)
     print(f"results: {opts.out}/report.md, {opts.out}/results.json", file=sys.stderr)
     return 0
+
+
+def _compressed(host, v, long_queries, opts, round_no: int, results: dict, progress) -> dict:
+    """The 180-day queries (warm and cold) before and after compressing everything older
+    than 90 days before END; the compression's own figures. The first round also checks
+    that compression changes no answer."""
+    timed = {}
+    for phase in ("before", "after"):
+        if phase == "after":
+            progress.step(f"{v.key} compressing chunks older than {compression.COMPRESS_AFTER}")
+            timed["compression"] = compression.compress(host, v)
+        if round_no == 0:
+            results["answers_long"].setdefault(v.key, {})[phase] = queries.answers(
+                host, v, long_queries
+            )
+        progress.step(f"{v.key} 180-day queries, warm, {phase} compression")
+        warm = queries.warm(host, v, long_queries, opts.repeat)
+        warm.pop(queries.ROUND_TRIP, None)
+        progress.step(f"{v.key} 180-day queries, cold, {phase} compression")
+        cold, _, _ = queries.cold(
+            host, v, long_queries, opts.cold_repeat, opts.cold_method, progress.step
+        )
+        cold.pop(queries.COLD_FLOOR, None)
+        timed[f"long_{phase}"] = {"warm": warm, "cold": cold}
+    return timed
 
 
 def _physical(results: dict, variant_list, writers_max: int, cpus: int) -> None:

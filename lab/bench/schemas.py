@@ -37,16 +37,21 @@ def project_variables(spec: workload.Spec, shared_buffers: int) -> dict[str, str
     }
 
 
-def create(host: BenchHost, variant: Variant, variables: dict[str, str]) -> float:
+def create(
+    host: BenchHost, variant: Variant, variables: dict[str, str], community: bool = False
+) -> float:
     """Drop and recreate the variant's database with its schema and reference rows (metrics,
     profiles; campaigns for D, whose campaign panel reads them). Returns the seconds the
-    schema took."""
+    schema took. On the Community build the documents' own policies are added, and every
+    policy is unscheduled: the benchmark compresses at a moment of its choosing, relative to
+    the data's END, not now() (compression.py)."""
     db = variant.db
     host.psql(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
     began = time.perf_counter()
     if variant.schema == "documents":
         host.psql(f"CREATE DATABASE {db}")
-        host.put(documents.SQL, f"{DATA_DIR}/documents.sql")
+        host.put(documents.SQL + (documents.COMMUNITY if community else ""),
+                 f"{DATA_DIR}/documents.sql")  # fmt: skip
         host.psql_file(f"{DATA_DIR}/documents.sql", db)
     else:
         host.psql(f"CREATE DATABASE {db} OWNER {APP_USER}")
@@ -56,6 +61,12 @@ def create(host: BenchHost, variant: Variant, variables: dict[str, str]) -> floa
             host.put(migrations.script(migration, "tsdb-bench"), path)
             host.psql_file(path, db, variables)
     seconds = time.perf_counter() - began
+    if community:
+        host.psql(
+            "SELECT alter_job(job_id, scheduled => false) FROM timescaledb_information.jobs "
+            "WHERE scheduled",
+            db,
+        )
     reference = [
         ("klaviyo_metrics", workload.METRICS_COLUMNS),
         ("klaviyo_profiles", workload.PROFILES_COLUMNS),
@@ -85,14 +96,23 @@ def settle(host: BenchHost, variant: Variant) -> float:
 REFRESH_LAG = timedelta(minutes=30)
 
 
-def fill_aggregates(host: BenchHost, variant: Variant) -> float:
-    """klaviyo_aggregated_metrics: D through its own refresh function (the backfill path of
-    sql/0004) up to REFRESH_LAG before the end, the documents' variants with one
+CONTINUOUS_AGGREGATES = ("klaviyo_aggregated_metrics_hourly", "klaviyo_aggregated_metrics_daily")
+
+
+def fill_aggregates(host: BenchHost, variant: Variant, community: bool = False) -> float:
+    """klaviyo_aggregated_metrics: D up to REFRESH_LAG before the end, through its own
+    refresh function (the backfill path of sql/0004) on the Apache build, by refreshing its
+    continuous aggregates on the Community build; the documents' variants with one
     INSERT ... SELECT over the whole range."""
     began = time.perf_counter()
-    if variant.schema == "project":
-        start = workload.START.isoformat()
-        end = (workload.END - REFRESH_LAG).isoformat()
+    start = workload.START.isoformat()
+    end = (workload.END - REFRESH_LAG).isoformat()
+    if variant.schema == "project" and community:
+        for view in CONTINUOUS_AGGREGATES:
+            host.psql(
+                f"CALL refresh_continuous_aggregate('{view}', '{start}', '{end}')", variant.db
+            )
+    elif variant.schema == "project":
         host.psql(f"SELECT refresh_klaviyo_aggregated_metrics('{start}', '{end}')", variant.db)
     else:
         host.psql(documents.FILL_AGGREGATES, variant.db)

@@ -17,6 +17,7 @@ RATIOS = (("C", "B"), ("D", "A"), ("D", "B"))
 NOISE_FLOOR = 0.05  # differences under 5% are never called a loss
 D_VS_A_QUERY = 0.4  # p95 at least 60% lower
 D_VS_A_INGEST = 2.0
+D_COMPRESSED_VS_A = 10.0  # D's compressed bytes per event at least 10x under A's uncompressed
 # The whole load (every configuration's blocks) plus the VACUUM ANALYZE it leaves
 # (schemas.settle): stock config defers its autovacuum past the load, the planner's runs it
 # during the load, so only this row charges every variant for the same work.
@@ -249,17 +250,131 @@ def goals(
     return checks
 
 
+def compression(results: dict) -> dict:
+    """Community build: per variant, bytes per event before compression and of the compressed
+    chunks, the compression ratio, seconds per chunk; the 180-day queries' p95 before and
+    after compression (with the rounds' spread, for noise). {} when no round compressed."""
+    per_variant: dict = {}
+    for run in results["rounds"]:
+        if "compression" not in run:
+            continue
+        slot = per_variant.setdefault(run["variant"], {"runs": [], "long": {}})
+        slot["runs"].append(run["compression"])
+        for phase in ("before", "after"):
+            for mode, timings in run[f"long_{phase}"].items():
+                for q, samples in timings.items():
+                    entry = (
+                        slot["long"]
+                        .setdefault(q, {})
+                        .setdefault(mode, {})
+                        .setdefault(phase, {"samples": [], "round_p95": []})
+                    )
+                    entry["samples"] += samples
+                    entry["round_p95"].append(percentile(samples, 0.95))
+    out = {}
+    for variant, slot in per_variant.items():
+        runs = slot["runs"]
+        seconds = [s for c in runs for s in c["chunk_seconds"]]
+        out[variant] = {
+            "bytes_per_event": statistics.median(c["bytes_before"] / c["events"] for c in runs),
+            "bytes_per_event_after": statistics.median(
+                c["bytes_after"] / c["events"] for c in runs
+            ),
+            "compressed_bytes_per_event": statistics.median(
+                c["compressed_after"] / c["events_compressed"] for c in runs
+            ),
+            "ratio": statistics.median(
+                c["compressed_before"] / c["compressed_after"] for c in runs
+            ),
+            "chunks": runs[-1]["chunks"],
+            "chunk_seconds_p50": percentile(seconds, 0.5),
+            "chunk_seconds_max": max(seconds) if seconds else math.nan,
+            "events_compressed_share": statistics.median(
+                c["events_compressed"] / c["events"] for c in runs
+            ),
+            "long": {
+                q: {
+                    mode: {
+                        phase: {
+                            "p95": percentile(e["samples"], 0.95),
+                            "spread": _spread(e["round_p95"]),
+                            "n": len(e["samples"]),
+                        }
+                        for phase, e in phases.items()
+                    }
+                    for mode, phases in modes.items()
+                }
+                for q, modes in slot["long"].items()
+            },
+        }
+    return out
+
+
+def compression_goals(comp: dict) -> list[dict]:
+    """D's compressed storage against A's uncompressed; no 180-day query slower after
+    compression beyond noise, on any variant; D/A at least 60% lower after compression."""
+    if not comp:
+        return []
+    checks = []
+    if "A" in comp and "D" in comp:
+        r = comp["A"]["bytes_per_event"] / comp["D"]["compressed_bytes_per_event"]
+        checks.append(
+            {
+                "goal": "D's compressed storage per event at least 10x smaller than A's "
+                "uncompressed",
+                "measured": f"{comp['A']['bytes_per_event']:,.0f} / "
+                f"{comp['D']['compressed_bytes_per_event']:,.0f} bytes = {r:.1f}x",
+                "ratio": r,
+                "met": r >= D_COMPRESSED_VS_A,
+            }
+        )
+    for variant in VARIANTS:
+        for q, modes in comp.get(variant, {}).get("long", {}).items():
+            for mode, phases in modes.items():
+                before, after = phases["before"], phases["after"]
+                r = after["p95"] / before["p95"]
+                noise = max(NOISE_FLOOR, before["spread"], after["spread"])
+                checks.append(
+                    {
+                        "goal": f"{variant}: {q} p95 ({mode}) not higher after compression "
+                        f"beyond noise ({noise:.0%})",
+                        "measured": f"after/before = {r:.2f}",
+                        "ratio": r,
+                        "met": r <= 1 + noise,
+                    }
+                )
+    if "A" in comp and "D" in comp:
+        for q, modes in comp["D"]["long"].items():
+            for mode in modes:
+                r = (
+                    comp["D"]["long"][q][mode]["after"]["p95"]
+                    / (comp["A"]["long"][q][mode]["after"]["p95"])
+                )
+                checks.append(
+                    {
+                        "goal": f"D vs A after compression: {q} p95 ({mode}) at least 60% lower",
+                        "measured": f"D/A = {r:.2f}",
+                        "ratio": r,
+                        "met": r <= D_VS_A_QUERY,
+                    }
+                )
+    return checks
+
+
 def summarise(results: dict) -> dict:
     ingest_s = ingest(results)
     query_s = queries(results)
     ratio = ratios(ingest_s, query_s)
     budgets = memory_budgets(results)
+    comp = compression(results)
     return {
+        "compression": comp,
         "ingest": ingest_s,
         "queries": query_s,
         "round_trip": floor(results, "round_trip"),
         "cold_floor": floor(results, "cold_floor"),
         "ratios": ratio,
         "memory_budgets": budgets,
-        "goals": goals(ingest_s, query_s, ratio, results["meta"]["writers_max"], budgets),
+        "goals": goals(ingest_s, query_s, ratio, results["meta"]["writers_max"], budgets)
+        + compression_goals(comp),
     }

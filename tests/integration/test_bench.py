@@ -10,7 +10,7 @@ import json
 
 from lab import testhosts
 from lab.bench import main
-from lab.bench.queries import QUERY_TITLES
+from lab.bench.queries import LONG_TITLES, QUERY_TITLES
 from lab.bench.summary import SETTLED, VARIANTS
 
 HOST = "tsdb-bench-it"
@@ -52,12 +52,25 @@ def test_tiny_benchmark_writes_a_complete_report(tmp_path):
     assert [len(c["dropped"]) for c in ceilings] == sorted(len(c["dropped"]) for c in ceilings)
     assert all(c["rows_per_s"] > 0 for c in ceilings)
     assert "klaviyo_events_pkey" in ceilings[-1]["dropped"]
+    # the Community build (the default): compressed chunks, the same answers before and after
+    assert results["meta"]["build"] == "community" and results["meta"]["license"] == "timescale"
+    assert results["meta"]["answers_long_differ"] == []
+    for run in results["rounds"]:
+        compressed = run["compression"]
+        assert compressed["chunks"] > 0 and len(compressed["chunk_seconds"]) == compressed["chunks"]
+        assert 0 < compressed["compressed_after"] < compressed["compressed_before"]
+        assert 0 < compressed["events_compressed"] < compressed["events"]
+        for phase in ("before", "after"):
+            for mode in ("warm", "cold"):
+                assert set(run[f"long_{phase}"][mode]) == set(LONG_TITLES)
+    assert set(summary["compression"]) == set(VARIANTS)
     deploy = results["deploy"]["single"]
     assert deploy["no_change"]["totals"]["success"] == 0
     assert deploy["no_change_debug"]["commands"]["exec"] > 0
     report = (tmp_path / "report.md").read_text()
     for heading in ("### Ingest", "### Queries, warm cache", "### Queries, cold cache",
-                    "### Goals", "## Physical limits", "## The deploy"):  # fmt: skip
+                    "### Compression (Community build): storage", "### Goals",
+                    "## Physical limits", "## The deploy"):  # fmt: skip
         assert heading in report
     for png in ("ingest.png", "query_p95.png", "deploy.png"):
         if f"![{png}]" in report:

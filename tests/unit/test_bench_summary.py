@@ -5,7 +5,7 @@ import json
 import pytest
 
 from lab.bench import report, summary
-from lab.bench.queries import QUERY_TITLES
+from lab.bench.queries import LONG_TITLES, QUERY_TITLES
 
 SPEED = {"A": 1.0, "B": 1.5, "C": 1.6, "D": 4.0}  # ingest rate multiples
 LATENCY = {"A": 10.0, "B": 8.0, "C": 7.9, "D": 2.0}  # query ms
@@ -151,6 +151,7 @@ def test_report_files_are_well_formed(tmp_path):
     report.write(results, tmp_path)
     data = json.loads((tmp_path / "results.json").read_text())
     assert set(data["summary"]) == {
+        "compression",
         "ingest",
         "queries",
         "round_trip",
@@ -212,3 +213,69 @@ def test_memory_budget_check_passes_the_planner_and_fails_timescaledb_tune():
     assert checks["C (planner)"]["met"] and not checks["B (timescaledb-tune)"]["met"]
     assert "over by" in checks["B (timescaledb-tune)"]["measured"]
     assert summary.memory_budgets({"meta": {}, "variants": {}}) == {}
+
+
+# Community build: compressed storage per event (bytes) and 180-day query times (ms).
+COMPRESSED = {"A": 120.0, "B": 120.0, "C": 120.0, "D": 30.0}
+
+
+def with_compression(results, slower=None):
+    """Every round gets a compression record and the 180-day queries before and after; the
+    `slower` (variant, query) takes twice as long after compression."""
+    for run in results["rounds"]:
+        v = run["variant"]
+        events, compressed = 40_000, 20_000
+        run["compression"] = {
+            "compress_after": "90 days", "chunks": 13, "chunk_seconds": [0.4, 0.5, 0.9],
+            "aggregate_chunks": 2, "events": events, "events_compressed": compressed,
+            "bytes_before": 800 * events, "bytes_after": 800 * (events - compressed)
+            + COMPRESSED[v] * compressed,
+            "compressed_before": 800 * compressed, "compressed_after": COMPRESSED[v] * compressed,
+            "days": 180,
+        }  # fmt: skip
+        for phase in ("before", "after"):
+            factor = 2 if phase == "after" and slower and slower[0] == v else 1
+            run[f"long_{phase}"] = {
+                mode: {
+                    q: [LATENCY[v] * scale * (2 if factor == 2 and q == slower[1] else 1)
+                        * (1 + i / 20) for i in range(20)]
+                    for q in LONG_TITLES
+                }
+                for mode, scale in (("warm", 3), ("cold", 10))
+            }  # fmt: skip
+    return results
+
+
+def test_compression_storage_and_queries_are_summarised():
+    s = summary.summarise(with_compression(synthetic_results()))
+    comp = s["compression"]
+    assert comp["A"]["bytes_per_event"] == pytest.approx(800)
+    assert comp["D"]["compressed_bytes_per_event"] == pytest.approx(30)
+    assert comp["D"]["ratio"] == pytest.approx(800 / 30)
+    assert comp["D"]["events_compressed_share"] == pytest.approx(0.5)
+    assert comp["A"]["chunk_seconds_max"] == pytest.approx(0.9)
+    goals = {g["goal"]: g for g in s["goals"]}
+    storage = goals["D's compressed storage per event at least 10x smaller than A's uncompressed"]
+    assert storage["met"] and storage["ratio"] == pytest.approx(800 / 30)
+    same = goals["D: series_day_180d p95 (cold) not higher after compression beyond noise (5%)"]
+    assert same["met"] and same["ratio"] == pytest.approx(1.0)
+    d_a = goals["D vs A after compression: profile_timeline_180d p95 (warm) at least 60% lower"]
+    assert d_a["met"] and d_a["ratio"] == pytest.approx(0.2)
+
+
+def test_a_query_slower_after_compression_is_a_missed_goal(tmp_path):
+    results = with_compression(synthetic_results(), slower=("D", "aggregates_180d"))
+    s = summary.summarise(results)
+    goals = {g["goal"]: g for g in s["goals"]}
+    lost = goals["D: aggregates_180d p95 (warm) not higher after compression beyond noise (5%)"]
+    assert not lost["met"] and lost["ratio"] == pytest.approx(2.0)
+    report.write(results, tmp_path)
+    text = (tmp_path / "report.md").read_text()
+    assert "### Compression (Community build): storage" in text
+    assert "| D | 800 | 30 | 26.7x | 415 | 13 (50% of events) | 0.50 / 0.90 |" in text
+    assert "### Compression: 180-day queries, cold cache" in text
+
+
+def test_apache_results_have_no_compression():
+    assert summary.compression(synthetic_results()) == {}
+    assert summary.compression_goals({}) == []
