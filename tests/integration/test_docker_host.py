@@ -28,7 +28,7 @@ OLD = next(v for v in vendor.RELEASES if v != VERSION)
 @pytest.fixture(scope="module")
 def target(request, tmp_path_factory):
     base = images.docker_host_data(VERSION, container_memory="2GiB", container_cpus=1)
-    target = make_target(request, tmp_path_factory, HOST, base)
+    target = make_target(request, tmp_path_factory, HOST, base, group="docker")
     first = target.deploy()
     assert first.returncode == 0, first.output[-5000:]
     return target
