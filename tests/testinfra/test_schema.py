@@ -94,32 +94,31 @@ def test_policies_or_their_fallback_are_in_place(host, deployed):
         assert result.startswith("aggregates:"), result
 
 
-def test_timescaledb_jobs_hold_the_planned_policies_and_none_failed(deployed, job_report):
-    """Community build: the compression policies (events and both continuous aggregates) after
-    compress_after, retention of the events after `retention`, both aggregates' refresh
-    policies, as the host's record says; no scheduled job whose last run failed. Every job's
-    last run is reported at the end of the session."""
+JOBS_SQL = (
+    "SELECT j.job_id, j.proc_name, coalesce(h.view_name, j.hypertable_name, ''), j.scheduled,"
+    " coalesce(j.config->>'compress_after', j.config->>'drop_after', ''),"
+    " coalesce(s.last_run_status, 'never run'), coalesce(s.last_run_started_at::text, ''),"
+    " coalesce(s.total_failures, 0) FROM timescaledb_information.jobs j"
+    " LEFT JOIN timescaledb_information.job_stats s USING (job_id)"
+    " LEFT JOIN timescaledb_information.continuous_aggregates h"
+    " ON h.materialization_hypertable_name = j.hypertable_name ORDER BY j.job_id"
+)
+
+
+def community_jobs(deployed) -> list[list[str]]:
+    """Every TimescaleDB job: id, proc, table or view, scheduled, its interval setting, last
+    run status, when, failures. Skips on the Apache build (no jobs: cron runs its work)."""
     if deployed.psql("SHOW timescaledb.license") != "timescale":
         pytest.skip("no TimescaleDB jobs on the Apache build (cron runs its maintenance)")
+    return [row.split("|") for row in deployed.psql(JOBS_SQL).splitlines()]
+
+
+def test_timescaledb_jobs_hold_the_planned_policies(deployed):
+    """Community build: the compression policies (events and both continuous aggregates) after
+    compress_after, retention of the events after `retention`, both aggregates' refresh
+    policies, as the host's record says."""
     schema = deployed.record["schema"]
-    rows = deployed.psql(
-        "SELECT j.job_id, j.proc_name, coalesce(h.view_name, j.hypertable_name, ''), j.scheduled,"
-        " coalesce(j.config->>'compress_after', j.config->>'drop_after', ''),"
-        " coalesce(s.last_run_status, 'never run'), coalesce(s.last_run_started_at::text, ''),"
-        " coalesce(s.total_failures, 0) FROM timescaledb_information.jobs j"
-        " LEFT JOIN timescaledb_information.job_stats s USING (job_id)"
-        " LEFT JOIN timescaledb_information.continuous_aggregates h"
-        " ON h.materialization_hypertable_name = j.hypertable_name ORDER BY j.job_id"
-    )
-    jobs = [row.split("|") for row in rows.splitlines()]
-    job_report.extend(
-        f"job {job_id} {proc} {table or '-'}: {status}"
-        + (f" at {started}" if started else "")
-        + (f", {failures} failures" if failures != "0" else "")
-        + ("" if scheduled == "t" else " (unscheduled)")
-        for job_id, proc, table, scheduled, _, status, started, failures in jobs
-    )
-    policies = {(proc, table): value for _, proc, table, _, value, *_ in jobs}
+    policies = {(proc, table): value for _, proc, table, _, value, *_ in community_jobs(deployed)}
     same = "SELECT %s::interval = %s::interval"
     for table in ("klaviyo_events", *AGGREGATES):
         value = policies.get(("policy_compression", table))
@@ -130,6 +129,20 @@ def test_timescaledb_jobs_hold_the_planned_policies_and_none_failed(deployed, jo
     assert deployed.psql(same % (f"'{retention}'", f"'{schema['retention']}'")) == "t"
     for view in AGGREGATES:
         assert ("policy_refresh_continuous_aggregate", view) in policies, policies
+
+
+def test_timescaledb_jobs_run_without_failing(deployed, job_report):
+    """No scheduled job whose last run failed, the cause named where it is a known upstream
+    problem (tsdb_deploy/known_issues.py). Every job's last run is reported at the end of
+    the session."""
+    jobs = community_jobs(deployed)
+    job_report.extend(
+        f"job {job_id} {proc} {table or '-'}: {status}"
+        + (f" at {started}" if started else "")
+        + (f", {failures} failures" if failures != "0" else "")
+        + ("" if scheduled == "t" else " (unscheduled)")
+        for job_id, proc, table, scheduled, _, status, started, failures in jobs
+    )
     failed = [job for job in jobs if job[3] == "t" and job[5] == "Failed"]
     errors = {
         job[0]: deployed.psql(
