@@ -159,6 +159,9 @@ def maintenance_schedule(runtime: Runtime, database: str):
     else:
         host.noop("timescale build: compression, retention and aggregates run as its jobs")
     if license_ == "timescale":
-        for job, name, error in host.get_fact(FailingJobs, psql=runtime.psql, database=database):
-            why = known_issues.diagnose(error)
-            host.log(f"TimescaleDB job {job} ({name}) failed: {why or error}", logger.warning)
+        by_cause: dict[str, list[str]] = {}
+        for job, _, error in host.get_fact(FailingJobs, psql=runtime.psql, database=database):
+            by_cause.setdefault(known_issues.diagnose(error) or error, []).append(job)
+        for why, jobs in by_cause.items():
+            host.log(f"TimescaleDB jobs {', '.join(jobs)} failed their last run: {why}",
+                     logger.warning)  # fmt: skip
