@@ -54,7 +54,7 @@ def _no_database_ahead(host, runtime: Runtime, database: str, expected: str) -> 
 def _upstream_repositories(host, runtime) -> None:
     distro, codename = runtime.check_distro()
     install = runtime.upstream_install(distro, codename)
-    installed, todo = upstream_pending(
+    installed, _, todo = upstream_pending(
         host, install["sources"], install["files"], install["packages"], install["pinned"]
     )
     try:

@@ -273,9 +273,21 @@ def test_an_upgrade_keeps_data_jobs_and_answers(target):
     )
     jobs = target.psql(jobs_sql)
     started = target.postmaster_started()
+    # every database that has the extension is updated; one that takes no connections (a
+    # kept pre-restore copy) is named, not touched
+    for name in ("second_db", "closed_db"):
+        psql_in(target, "postgres", f"CREATE DATABASE {name}")
+        psql_in(target, name, "CREATE EXTENSION timescaledb")
+    psql_in(target, "postgres", "ALTER DATABASE closed_db ALLOW_CONNECTIONS false")
     result = target.deploy(target.upgrade)
     assert result.returncode == 0, result.output[-5000:]
     assert f"Updating TimescaleDB in {DB}: {OLD} -> {NEW}" in result.output
+    assert f"Updating TimescaleDB in second_db: {OLD} -> {NEW}" in result.output
+    assert "Not updated (they take no connections): closed_db" in result.output
+    assert psql_in(target, "second_db", "SELECT extversion FROM pg_extension WHERE extname = "
+                   "'timescaledb'") == NEW  # fmt: skip
+    for name in ("second_db", "closed_db"):
+        psql_in(target, "postgres", f"DROP DATABASE {name}")
     assert target.psql("SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'") == NEW
     if target.runtime == "native":  # the loader is compatible: no restart needed
         assert f"Upgrading timescaledb-2-postgresql-17: {OLD}~" in result.output

@@ -49,7 +49,7 @@ def upstream_packages(
     before any step ran). A converged host (files as declared, packages at their release)
     reads no repository.
     """
-    installed, todo = upstream_pending(host, sources, files, packages, pinned)
+    installed, hashes, todo = upstream_pending(host, sources, files, packages, pinned)
     try:
         check_no_downgrade(installed, pinned, setting)
         if not todo:
@@ -61,10 +61,9 @@ def upstream_packages(
     except AptError as exc:
         raise OperationError(str(exc)) from None
 
-    keyrings = host.get_fact(FileHashes, paths=[s.keyring for s in sources])
     for source in sources:
         key = probe.keys[source.name]
-        if keyrings[source.keyring] != sha256(key):
+        if hashes[source.keyring] != sha256(key):
             host.log(f"Installing the signing key of {source.name} from {source.key_url}")
             yield f"mkdir -p -m 755 {source.keyring.rsplit('/', 1)[0]}"
             yield FileUploadCommand(StringIO(key), source.keyring)
@@ -83,8 +82,9 @@ def upstream_packages(
 
 
 def upstream_pending(host, sources, files, packages, pinned):
-    """(installed packages, what the install still has to do), read from the host's facts."""
+    """(installed packages, sha256 of the files and keyrings, what the install still has to
+    do), read from the host's facts in two commands."""
     installed = host.get_fact(DebPackages) or {}
     current = host.get_fact(FileHashes, paths=[*files, *(s.keyring for s in sources)])
     wanted = {path: sha256(text) for path, text in files.items()}
-    return installed, pending(installed, current, wanted, sources, packages, pinned)
+    return installed, current, pending(installed, current, wanted, sources, packages, pinned)
