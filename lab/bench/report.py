@@ -428,6 +428,16 @@ def write(results: dict, out: Path) -> dict:
     s = summary.summarise(results)
     results["summary"] = s
     write_json(results, out)
+    if "finished" not in results["meta"]:  # a run that stopped: what it measured, no more
+        m = results["meta"]
+        rounds = ", ".join(f"{r['variant']}{r['round']}" for r in results["rounds"])
+        head = (
+            f"# Benchmark: partial run\n\nStarted {m['started']}, `{m['command']}`; it stopped "
+            f"before the end. Complete variant rounds: {rounds}. The sections measured after "
+            "the rounds (index costs, multi-host deploys, charts) are missing.\n\n"
+        )
+        (out / "report.md").write_text(head + tables(results, s))
+        return s
     pngs = charts.draw(results, s, out)
     (out / "report.md").write_text(markdown(results, s, pngs))
     (out / "summary.md").write_text(tables(results, s))

@@ -279,3 +279,16 @@ def test_a_query_slower_after_compression_is_a_missed_goal(tmp_path):
 def test_apache_results_have_no_compression():
     assert summary.compression(synthetic_results()) == {}
     assert summary.compression_goals({}) == []
+
+
+def test_a_run_that_stopped_reports_what_it_measured(tmp_path):
+    results = synthetic_results(rounds=1)
+    for key in ("finished", "seconds", "other_containers_at_end"):
+        results["meta"].pop(key, None)
+    del results["physical"]["index_costs"], results["deploy"]["many"]
+    report.write(results, tmp_path)
+    text = (tmp_path / "report.md").read_text()
+    assert text.startswith("# Benchmark: partial run")
+    assert "Complete variant rounds: A1, B1, C1, D1." in text
+    assert "### Queries, cold cache" in text and "### Goals" in text
+    assert "## Physical limits" not in text
