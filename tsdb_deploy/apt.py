@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from . import formats
+
 KEYRING_DIR = "/etc/apt/keyrings"
 SOURCES_DIR = "/etc/apt/sources.list.d"
 PREFERENCES_DIR = "/etc/apt/preferences.d"
@@ -34,7 +36,12 @@ class AptSource:
         return f"{SOURCES_DIR}/{self.name}.list"
 
     def line(self, keyring: str | None = None) -> str:
-        return f"deb [signed-by={keyring or self.keyring}] {self.url} {self.suite} {self.component}"
+        return formats.apt_source_line(
+            options={"signed-by": keyring or self.keyring},
+            uri=self.url,
+            suite=self.suite,
+            components=[self.component],
+        )
 
 
 def release(version: str) -> tuple[int, int, int] | None:

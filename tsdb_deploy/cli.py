@@ -52,6 +52,15 @@ def _parser() -> argparse.ArgumentParser:
         metavar="NAME=VALUE",
         help="override a parameter (repeatable)",
     )
+    p.add_argument(
+        "--acknowledge-unsafe",
+        dest="acknowledged",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="allow an override that weakens durability or authentication (repeatable; the "
+        "inventory's acknowledge_unsafe)",
+    )
     p.add_argument("--format", choices=("conf", "json"), default="conf")
     s = commands.add_parser("sandbox", help="local test hosts: up, down, summary")
     s.add_argument("action", choices=("up", "down", "summary"))
@@ -87,7 +96,7 @@ def _plan_command(args) -> int:
         max_connections=_int("max-connections", args.max_connections),
         background_workers=_int("background-workers", args.background_workers),
     )
-    result = plan(hardware, workload, dict(args.overrides))
+    result = plan(hardware, workload, dict(args.overrides), acknowledged=args.acknowledged)
     if args.format == "json":
         print(json.dumps(result.to_json(), indent=2))
     else:

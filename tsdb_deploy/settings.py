@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
+import json
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
 
+from .formats import CONTROL
 from .planner.inputs import PG_VERSIONS, PROFILES, STORAGE_CLASSES
+from .planner.parameters import ADDRESS_LIST
+from .planner.security import UNSAFE
 from .units import UnitError, format_size, parse_interval, parse_size
 
 REQUIRED = object()
@@ -22,11 +27,35 @@ _VERSION = re.compile(r"^\d{1,4}\.\d{1,4}\.\d{1,4}$")
 # What an apt source line and a download may carry: no whitespace, quotes, brackets (apt's
 # option syntax) or control characters, so a URL cannot add options or lines where it is written.
 _URL = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?(/[A-Za-z0-9._~%+,;=:@/-]*)?$")
+# A host path written into config files, cron lines and shell commands: absolute, and none of
+# the characters a shell, an INI parser or a systemd unit would read as syntax.
+_SAFE_PATH = re.compile(r"^/[A-Za-z0-9._+@=/-]*$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Docker's image reference (distribution/reference): [registry[:port]/]path[:tag][@digest]
+_IMAGE = re.compile(
+    r"^(?:[a-z0-9][a-z0-9.-]*(?::\d{1,5})?/)?[a-z0-9]+(?:[._-]+[a-z0-9]+)*"
+    r"(?:/[a-z0-9]+(?:[._-]+[a-z0-9]+)*)*"
+    r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?(?:@(?P<digest>sha256:[0-9a-f]{64}))?$"
+)
+_VOLUME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+# pg_dump --compress: a gzip level, or method[:level] (PostgreSQL 16+)
+_COMPRESSION = re.compile(r"^([0-9]|none|(gzip|lz4|zstd)(:[0-9]{1,2})?)$")
 # pg_hba.conf keywords (a database named `all` would open every database) and built-ins.
 _RESERVED_NAMES = {
     "all", "sameuser", "samerole", "samegroup", "replication", "postgres", "template0",
     "template1", "public",
 }  # fmt: skip
+
+
+def _strings(value) -> list[str]:
+    """Every string in a value, keys of mappings included."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in (*_strings(k), *_strings(v))]
+    if isinstance(value, list | tuple | set):
+        return [s for item in value for s in _strings(item)]
+    return []
 
 
 class SettingsError(ValueError):
@@ -47,6 +76,9 @@ class Setting:
     def check(self, value: Any) -> Any:
         if value is None and (self.optional or self.default is None):
             return None
+        for text in _strings(value):
+            if CONTROL.search(text):
+                self._fail(value, "must not contain control characters (newline, tab, ...)")
         checker = getattr(self, f"_check_{self.kind}")
         return checker(value)
 
@@ -73,6 +105,8 @@ class Setting:
     def _check_float(self, value):
         if isinstance(value, bool) or not isinstance(value, int | float):
             self._fail(value, f"must be a number in {self.min:g}..{self.max:g}")
+        if not math.isfinite(value):
+            self._fail(value, f"must be a finite number in {self.min:g}..{self.max:g}")
         return self._in_range(float(value))
 
     def _in_range(self, value):
@@ -128,13 +162,10 @@ class Setting:
         return self._check_networks([value])[0]
 
     def _check_image(self, value):
-        ref = value if isinstance(value, str) else ""
-        name, _, tag = ref.rpartition(":")
-        if "@sha256:" in ref:
-            return ref
-        if not name or "/" in tag or not tag or tag == "latest":
+        match = _IMAGE.match(value) if isinstance(value, str) else None
+        if not match or match["tag"] == "latest" or not (match["tag"] or match["digest"]):
             self._fail(value, "must be an image pinned by tag or digest (not 'latest')")
-        return ref
+        return value
 
     def _check_addresses(self, value):
         if isinstance(value, str) or not isinstance(value, list | tuple) or not value:
@@ -147,9 +178,46 @@ class Setting:
         return list(value)
 
     def _check_path(self, value):
-        if not isinstance(value, str) or not value.startswith("/") or ".." in value.split("/"):
-            self._fail(value, "must be an absolute path")
+        if not isinstance(value, str) or not _SAFE_PATH.match(value) or ".." in value.split("/"):
+            self._fail(value, "must be an absolute path of letters, digits and ._+@=/- only")
         return value.rstrip("/") or "/"
+
+    def _check_localpath(self, value):
+        """A file on the machine running pyinfra: read there, never written into a file or a
+        command (the docker runtime names the uploaded archive by its image digest)."""
+        if not isinstance(value, str) or not value:
+            self._fail(value, "must be a file path")
+        return value
+
+    def _check_listen(self, value):
+        if not isinstance(value, str) or not ADDRESS_LIST.match(value):
+            self._fail(value, "must be '*' or a comma-separated list of host names and addresses")
+        return ",".join(part.strip() for part in value.split(","))
+
+    def _check_envname(self, value):
+        if not isinstance(value, str) or not _ENV_NAME.match(value):
+            self._fail(value, "must be an environment variable name (letters, digits, _)")
+        return value
+
+    def _check_compression(self, value):
+        if not isinstance(value, str) or not _COMPRESSION.match(value):
+            self._fail(value, "must be a pg_dump --compress value such as 'zstd:3' or '6'")
+        return value
+
+    def _check_volume(self, value):
+        if not isinstance(value, str) or not (
+            _VOLUME.match(value) or (_SAFE_PATH.match(value) and ".." not in value.split("/"))
+        ):
+            self._fail(value, "must be a docker volume name or an absolute host path")
+        return value
+
+    def _check_names(self, value):
+        if isinstance(value, str) or not isinstance(value, list | tuple):
+            self._fail(value, f"must be a list of names among {', '.join(self.choices)}")
+        unknown = [item for item in value if item not in self.choices]
+        if unknown:
+            self._fail(unknown, f"must be among {', '.join(self.choices)}")
+        return sorted(set(value))
 
     def _check_interval(self, value):
         try:
@@ -159,9 +227,36 @@ class Setting:
         return value
 
     def _check_mapping(self, value):
+        """postgres_overrides: parameter name -> a scalar (the planner checks each value)."""
         if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
             self._fail(value, "must be a dict of parameter name -> value")
+        for key, item in value.items():
+            if not isinstance(item, str | int | float | bool) or (
+                isinstance(item, float) and not math.isfinite(item)
+            ):
+                self._fail(item, f"{key}: must be a finite number, a string or True/False")
         return dict(value)
+
+    def _check_json(self, value):
+        """docker_daemon: daemon.json keys, written with json.dumps."""
+        if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+            self._fail(value, "must be a dict of daemon.json keys")
+        try:
+            json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            self._fail(value, f"must be JSON ({exc})")
+        return dict(value)
+
+    def _check_environment(self, value):
+        """docker_daemon_environment: variable name -> value, for a systemd drop-in."""
+        if not isinstance(value, dict):
+            self._fail(value, "must be a dict of environment variable -> value")
+        for key, item in value.items():
+            if not isinstance(key, str) or not _ENV_NAME.match(key):
+                self._fail(key, "must be an environment variable name (letters, digits, _)")
+            if not isinstance(item, str | int) or isinstance(item, bool):
+                self._fail(item, f"{key}: must be a string or an integer")
+        return {k: str(v) for k, v in value.items()}
 
 
 _TABLE = [
@@ -254,7 +349,7 @@ _TABLE = [
         "initdb --data-checksums for new clusters: detects silent corruption",
     ),
     Setting(
-        "listen_addresses", "str", "localhost", "addresses PostgreSQL listens on ('*' for all)"
+        "listen_addresses", "listen", "localhost", "addresses PostgreSQL listens on ('*' for all)"
     ),
     Setting("port", "int", 5432, "PostgreSQL port", min=1, max=65535),
     Setting(
@@ -264,16 +359,58 @@ _TABLE = [
         "networks the application role may connect from (scram-sha-256)",
     ),
     Setting("database", "identifier", REQUIRED, "the analytics database"),
-    Setting("app_user", "identifier", REQUIRED, "the application role that owns the schema"),
+    Setting(
+        "app_user",
+        "identifier",
+        REQUIRED,
+        "the application's login role: reads and writes the tables, runs the serving "
+        "functions, owns nothing",
+    ),
+    Setting(
+        "owner_role",
+        "identifier",
+        "klaviyo_owner",
+        "role that owns the database, the schema and its functions, and that the scheduled "
+        "maintenance and TimescaleDB's jobs run as; it has no password and no pg_hba line, "
+        "so no client can log in as it or change what the maintenance runs",
+    ),
+    Setting(
+        "tls",
+        "bool",
+        True,
+        "TLS for every network client (hostssl only); False must be acknowledged "
+        "(acknowledge_unsafe: ['ssl'])",
+    ),
+    Setting(
+        "tls_cert_file",
+        "localpath",
+        None,
+        "the server's certificate (chain), PEM, a file outside git on the machine running "
+        "pyinfra; a changed one is installed with a reload",
+    ),
+    Setting(
+        "tls_key_file",
+        "localpath",
+        None,
+        "its private key, PEM, a file outside git on the machine running pyinfra",
+    ),
+    Setting(
+        "acknowledge_unsafe",
+        "names",
+        [],
+        "overrides that weaken durability or authentication, allowed only when named here: "
+        + ", ".join(sorted(UNSAFE)),
+        choices=tuple(sorted(UNSAFE)),
+    ),
     Setting(
         "app_password_env",
-        "str",
+        "envname",
         "TSDB_APP_PASSWORD",
         "environment variable (on the machine running pyinfra) holding the password",
     ),
     Setting(
         "app_password_file",
-        "str",
+        "localpath",
         None,
         "file outside git holding the password; read when the variable is unset",
     ),
@@ -329,7 +466,7 @@ _TABLE = [
     Setting("MAX_MONTHLY_BACKUPS", "int", 12, "monthly backups kept", min=1, max=10000),
     Setting(
         "BACKUP_COMPRESSION",
-        "str",
+        "compression",
         None,
         "pg_dump --compress spec; None: zstd:3 (PostgreSQL 16+), 6 (gzip) on 15",
     ),
@@ -376,14 +513,14 @@ _TABLE = [
     ),
     Setting(
         "docker_daemon",
-        "mapping",
+        "json",
         {},
         "daemon.json keys that replace the defaults' (runtimes/docker_ops.py DAEMON_DEFAULTS: "
         "bounded json-file logs, live-restore)",
     ),
     Setting(
         "docker_daemon_environment",
-        "mapping",
+        "environment",
         {},
         "environment for dockerd (a systemd drop-in), e.g. "
         "DOCKER_ALLOW_IPV6_ON_IPV4_INTERFACE=1 where /proc/sys is read-only",
@@ -397,7 +534,7 @@ _TABLE = [
     ),
     Setting(
         "timescaledb_image_archive",
-        "str",
+        "localpath",
         None,
         "a `docker save` archive on the machine running pyinfra, uploaded and loaded "
         "instead of pulling (air-gapped hosts)",
@@ -421,7 +558,7 @@ _TABLE = [
     ),
     Setting(
         "data_volume",
-        "str",
+        "volume",
         "tsdb_pgdata",
         "the data directory: a named docker volume, or an absolute host path",
     ),
@@ -437,8 +574,9 @@ _TABLE = [
         "docker_subnet",
         "network",
         "172.30.57.0/24",
-        "the database container's bridge network; its gateway is allowed in "
-        "pg_hba for clients on the host",
+        "the database container's bridge network. Clients on the host reach the published "
+        "port through its gateway address, which pg_hba allows only when app_networks holds "
+        "a loopback network (the host's own clients)",
     ),
     Setting(
         "publish_addresses",
@@ -478,10 +616,32 @@ def resolve(data: dict[str, Any], host: str = "host") -> dict[str, Any]:
             resolved[name] = setting.check(value)
         except SettingsError as exc:
             errors.append(str(exc))
+    lower = {name.lower(): name for name in SETTINGS}
     for key in data:
-        close = difflib.get_close_matches(key, SETTINGS, n=1, cutoff=0.85)
-        if key not in SETTINGS and close:
-            errors.append(f"{key}: unknown setting; did you mean {close[0]}?")
+        if key in SETTINGS or not isinstance(key, str):
+            continue
+        # case-insensitive (backup_dir is BACKUP_DIR), and a switch named as one (pitr_enabled)
+        bare = re.sub(r"^(enable|use)_|_(enabled|enable|on)$", "", key.lower())
+        close = difflib.get_close_matches(key.lower(), lower, n=1, cutoff=0.85) or (
+            [bare] if bare in lower else []
+        )
+        if close:
+            errors.append(f"{key}: unknown setting; did you mean {lower[close[0]]}?")
+    roles = [resolved.get(name) for name in ("app_user", "owner_role", "readonly_role")]
+    if not errors and len(set(roles)) < len(roles):
+        errors.append(
+            f"app_user, owner_role and readonly_role must be three roles, got {roles}: the "
+            "owner must not be a role the application or the dashboard logs in as"
+        )
+    if (
+        not errors
+        and resolved["tls"]
+        and not (resolved["tls_cert_file"] and resolved["tls_key_file"])
+    ):
+        errors.append(
+            "tls_cert_file and tls_key_file: both needed while tls is True (the server's "
+            "certificate and key, files outside git on the machine running pyinfra)"
+        )
     if errors:
         raise SettingsError(f"{host}: invalid inventory data: " + "; ".join(errors))
     return resolved

@@ -17,13 +17,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from tsdb_deploy.formats import pg_conf_unstring
 from tsdb_deploy.planner import Hardware, Plan, Workload, plan
 
 from . import tstune
 from .host import BenchError, BenchHost
 
-# Parameters that make the server reachable, not faster: left as the deploy set them.
+# Parameters that make the server reachable and its clients' traffic private, not faster:
+# left as the deploy set them (its certificate is where the deploy put it).
 CONNECTIVITY = ("listen_addresses", "port")
+CONNECTIVITY_GROUPS = ("tls",)
 LIST_PARAMETERS = (
     "shared_preload_libraries",
     "session_preload_libraries",
@@ -64,15 +67,11 @@ class Variant:
         return f"bench_{self.key.lower()}"
 
 
-def _unquoted(text: str) -> str:
-    return text[1:-1] if len(text) >= 2 and text[0] == text[-1] == "'" else text
-
-
 def planner_config(the_plan: Plan) -> dict[str, str]:
     return {
-        name: _unquoted(p.text)
+        name: pg_conf_unstring(p.text)
         for name, p in the_plan.parameters.items()
-        if name not in CONNECTIVITY
+        if name not in CONNECTIVITY and p.group not in CONNECTIVITY_GROUPS
     }
 
 

@@ -115,7 +115,8 @@ def test_the_fallback_defaults_are_what_the_deploy_writes_by_default():
 
     chosen = {}
     exec((ROOT / "group_data" / "all.py").read_text(), {}, chosen)
-    resolved = settings.resolve({**chosen, "runtime": "native"})
+    resolved = settings.resolve({**chosen, "runtime": "native", "tls": False,
+                                 "acknowledge_unsafe": ["ssl"]})  # fmt: skip
     written = bk.parse_conf(backup_conf(resolved, pg_version=17))
     assert written == {key: bk.DEFAULTS[key] for key in written}
     assert set(bk.DEFAULTS) - set(written) == {"BACKUP_LOCK_WAIT", "BACKUP_FREE_SPACE_FACTOR"}
@@ -144,6 +145,8 @@ def test_a_named_config_file_must_exist(tmp_path):
         ("MAX_HOURLY_BACKUPS", "0", "must be >= 1"),
         ("MAX_WEEKLY_BACKUPS", "four", "whole number"),
         ("BACKUP_DIR", "relative/dir", "absolute path"),
+        ("BACKUP_DIR", "/srv/b;rm -rf /", "no shell characters"),
+        ("BACKUP_DIR", "/srv/../etc", "no \\.\\."),
         ("DB_NAME", "bad-name; DROP", "plain identifier"),
         ("BACKUP_COMPRESSION", "zstd:3; rm -rf /", "--compress spec"),
         ("BACKUP_FREE_SPACE_FACTOR", "-1", "number >= 0"),

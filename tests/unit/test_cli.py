@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -108,6 +109,13 @@ def test_plan_conf(capsys):
         pytest.param(
             ["--set", "work_mem=2GB"], "The inventory overrides work_mem", id="override-budget"
         ),
+        pytest.param(["--set", "fsync=off"], "name fsync in acknowledge_unsafe", id="unsafe"),
+        pytest.param(
+            ["--set", "hash_mem_multiplier=nan"], "not a finite number", id="override-nan"
+        ),
+        pytest.param(
+            ["--set", "log_line_prefix=x\nssl = off"], "control character", id="override-newline"
+        ),
         pytest.param(["--storage", "floppy"], "storage 'floppy' is not one of", id="storage"),
         pytest.param(["--profile", "batch"], "profile 'batch' is not one of", id="profile"),
         pytest.param(["--pg-version", "14"], "PostgreSQL 14 is not supported", id="pg14"),
@@ -183,3 +191,9 @@ def test_module_entry_point_error():
     assert result.stdout == ""
     assert result.stderr.startswith("tsdb-deploy: error: not a size: '8XB'")
     assert result.stderr.count("\n") == 1
+
+
+def test_an_acknowledged_downgrade_is_planned(capsys):
+    assert main([*BASE, "--set", "fsync=off", "--acknowledge-unsafe", "fsync"]) == 0
+    out, _ = capsys.readouterr()
+    assert re.search(r"^fsync = off\b", out, re.M)

@@ -14,7 +14,7 @@ from tsdb_deploy.planner.parameters import (
 from tsdb_deploy.units import GIB, KIB, MIB
 
 KINDS = {"memory", "time", "int", "real", "bool", "enum", "string"}
-CONTEXTS = {"postmaster", "sighup", "superuser", "user"}
+CONTEXTS = {"postmaster", "sighup", "superuser", "superuser-backend", "user"}
 
 
 @pytest.mark.parametrize(
@@ -98,10 +98,49 @@ def test_parse_and_render_round_trip(name, text, value, rendered):
     assert param.parse(rendered) == value  # what we write reads back the same
 
 
-def test_string_with_a_quote_round_trips():
-    param = PARAMETERS["listen_addresses"]
-    assert param.render("it's") == "'it''s'"
-    assert param.parse(param.render("it's")) == "it's"
+@pytest.mark.parametrize(
+    "value, written",
+    [
+        ("it's", "'it''s'"),
+        ("C:\\dir", "'C:\\\\dir'"),  # the lexer reads backslash escapes inside quotes
+        ("a\\'b", "'a\\\\''b'"),
+        ("%m [%p] %q%u@%d/%a %h ", "'%m [%p] %q%u@%d/%a %h '"),
+    ],
+)
+def test_strings_are_written_as_postgresqls_lexer_reads_them_back(value, written):
+    param = PARAMETERS["archive_command"]
+    assert param.render(value) == written
+    assert param.parse(written) == value
+
+
+@pytest.mark.parametrize(
+    "name, value, pattern",
+    [
+        ("archive_command", "cp %p /x\nssl = off", "contains a control character"),
+        ("listen_addresses", "localhost' ssl = 'off", "is not a comma-separated list"),
+        ("listen_addresses", "*", None),
+        ("listen_addresses", "10.0.0.5, db1.internal,::1", None),
+        ("shared_preload_libraries", "timescaledb,pg_stat_statements", None),
+        ("shared_preload_libraries", "timescaledb;drop", "is not a comma-separated list"),
+        ("hash_mem_multiplier", float("nan"), "is not a finite number"),
+        ("hash_mem_multiplier", "nan", "is not a finite number"),
+        ("random_page_cost", "inf", "is not a finite number"),
+        ("hash_mem_multiplier", ["2"], "is not a value PostgreSQL takes"),
+        ("log_line_prefix", "%m\t", "contains a control character"),
+    ],
+)
+def test_values_that_could_inject_or_crash_are_refused(name, value, pattern):
+    param = PARAMETERS[name]
+    if pattern is None:
+        assert param.parse(value) == value
+        return
+    with pytest.raises(ParameterError, match=pattern):
+        param.parse(value)
+
+
+def test_enums_keep_postgresqls_spelling():
+    assert PARAMETERS["ssl_min_protocol_version"].parse("tlsv1.2") == "TLSv1.2"
+    assert PARAMETERS["synchronous_commit"].parse("ON") == "on"
 
 
 @pytest.mark.parametrize(
@@ -256,6 +295,10 @@ def test_from_pg_settings_converts_real_rows(name, setting, unit, expected):
         ("jit", "on", None, "off", False),
         ("wal_level", "replica", None, "replica", True),
         ("random_page_cost", "4", None, "1.1", False),
+        # a string's spaces are part of it: the live value is compared as the server holds it
+        ("log_line_prefix", "%m [%p] %h ", None, "'%m [%p] %h '", True),
+        ("log_line_prefix", "%m [%p] %h", None, "'%m [%p] %h '", False),
+        ("ssl_ciphers", "HIGH:!aNULL", None, "'HIGH:!aNULL'", True),
     ],
     ids=lambda v: v if isinstance(v, str) else None,
 )
@@ -283,7 +326,7 @@ def test_table_entry_is_well_formed(param: Parameter):
         assert param.parse(param.render(param.min)) == param.min
         assert param.parse(param.render(param.max)) == param.max
     if param.kind == "enum":
-        assert param.values and all(v == v.lower() for v in param.values)
+        assert param.values and len({v.lower() for v in param.values}) == len(param.values)
 
 
 def test_table_has_no_duplicate_names():

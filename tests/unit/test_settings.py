@@ -8,7 +8,13 @@ import pytest
 
 from tsdb_deploy.settings import SETTINGS, SettingsError, resolve
 
-MINIMAL = {"runtime": "native", "database": "analytics", "app_user": "dashboard"}
+MINIMAL = {
+    "runtime": "native",
+    "database": "analytics",
+    "app_user": "dashboard",
+    "tls_cert_file": "tls/db.crt",
+    "tls_key_file": "tls/db.key",
+}
 
 
 def _error(data: dict, host: str = "db1") -> str:
@@ -179,8 +185,81 @@ def test_given_values_are_checked_and_normalised(extra, key, expected):
         ),
         pytest.param(
             {"listen_addresses": ""},
-            r"listen_addresses = '': must be a non-empty string",
-            id="empty-string",
+            r"listen_addresses = '': must be '\*' or a comma-separated list of host names",
+            id="listen-empty",
+        ),
+        pytest.param(
+            {"listen_addresses": "localhost' \nssl = 'off"},
+            r"listen_addresses = .*: must not contain control characters",
+            id="listen-newline",
+        ),
+        pytest.param(
+            {"listen_addresses": "localhost'; ssl = 'off"},
+            r"listen_addresses = .*: must be '\*' or a comma-separated list",
+            id="listen-quote",
+        ),
+        pytest.param(
+            {"BACKUP_DIR": "/var/backups/x;rm -rf /"},
+            r"BACKUP_DIR = .*: must be an absolute path of letters, digits and \._\+@=/- only",
+            id="path-shell",
+        ),
+        pytest.param(
+            {"pgbackrest_repo_path": "/var/lib/pgbackrest\n[global]"},
+            r"pgbackrest_repo_path = .*: must not contain control characters",
+            id="path-ini-newline",
+        ),
+        pytest.param(
+            {"docker_daemon_environment": {"HTTP_PROXY": "x\nExecStart=/bin/sh"}},
+            r"docker_daemon_environment = .*: must not contain control characters",
+            id="environment-newline",
+        ),
+        pytest.param(
+            {"docker_daemon_environment": {"A B": "x"}},
+            r"docker_daemon_environment = 'A B': must be an environment variable name",
+            id="environment-name",
+        ),
+        pytest.param(
+            {"postgres_overrides": {"work_mem": "32MB\nssl = off"}},
+            r"postgres_overrides = .*: must not contain control characters",
+            id="override-newline",
+        ),
+        pytest.param(
+            {"postgres_overrides": {"hash_mem_multiplier": float("nan")}},
+            r"hash_mem_multiplier: must be a finite number",
+            id="override-nan",
+        ),
+        pytest.param(
+            {"cpu_limit": float("inf")}, r"cpu_limit = inf: must be a finite number", id="inf"
+        ),
+        pytest.param(
+            {"BACKUP_COMPRESSION": "zstd:3 --no-owner"},
+            r"BACKUP_COMPRESSION = .*: must be a pg_dump --compress value",
+            id="compression-option",
+        ),
+        pytest.param(
+            {"app_password_env": "X; rm"},
+            r"app_password_env = .*: must be an environment variable name",
+            id="envname",
+        ),
+        pytest.param(
+            {"data_volume": "pgdata:/etc"},
+            r"data_volume = .*: must be a docker volume name or an absolute host path",
+            id="volume-mount-option",
+        ),
+        pytest.param(
+            {"docker_daemon": {"log-opts": {"max-size": float("nan")}}},
+            r"docker_daemon = .*: must be JSON",
+            id="daemon-nan",
+        ),
+        pytest.param(
+            {"acknowledge_unsafe": ["fsync", "everything"]},
+            r"acknowledge_unsafe = \['everything'\]: must be among fsync, full_page_writes",
+            id="acknowledge-unknown",
+        ),
+        pytest.param(
+            {"tls_cert_file": None},
+            r"tls_cert_file and tls_key_file: both needed while tls is True",
+            id="tls-without-files",
         ),
         pytest.param(
             {"timescaledb_version": "2.19"},
@@ -194,7 +273,7 @@ def test_given_values_are_checked_and_normalised(extra, key, expected):
         ),
         pytest.param(
             {"timescale_apt_url": "http://m/ts\ndeb http://evil/ x main"},
-            r"timescale_apt_url = 'http://m/ts\\ndeb http://evil/ x main': must be an http",
+            r"timescale_apt_url = 'http://m/ts\\ndeb http://evil/ x main': must not contain",
             id="url-newline-injection",
         ),
         pytest.param(
@@ -223,6 +302,16 @@ def test_each_error_names_the_setting_and_what_it_accepts(extra, pattern):
     message = _error({**MINIMAL, **extra})
     assert message.startswith("db1: invalid inventory data: ")
     assert re.search(pattern, message), message
+
+
+@pytest.mark.parametrize(
+    "typo, suggestion",
+    [("backup_dir", "BACKUP_DIR"), ("PITR", "pitr"), ("pitr_enabled", "pitr"),
+     ("enable_tls", "tls"), ("Timescaledb_Version", "timescaledb_version")],
+)  # fmt: skip
+def test_typos_of_any_case_are_caught(typo, suggestion):
+    message = _error({**MINIMAL, typo: True})
+    assert f"{typo}: unknown setting; did you mean {suggestion}?" in message
 
 
 @pytest.mark.parametrize("missing", ["runtime", "database", "app_user"])
@@ -285,3 +374,8 @@ def test_size_range_error_is_readable():
     message = _error({**MINIMAL, "memory_limit": "32MiB"})
     assert "'32MiB'" in message
     assert re.search(r"64(\.0)? ?Mi?B", message), message
+
+
+@pytest.mark.parametrize("role", ["dashboard", "klaviyo_readonly"])
+def test_the_owner_role_is_neither_the_application_nor_the_dashboard(role):
+    assert "must be three roles" in _error({**MINIMAL, "owner_role": role})

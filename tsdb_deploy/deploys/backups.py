@@ -9,7 +9,7 @@ from pathlib import Path
 from pyinfra.api import deploy
 from pyinfra.operations import files
 
-from .. import context, operations, render
+from .. import context, formats, operations, render
 
 FILES = Path(__file__).resolve().parents[2] / "files"
 BACKUP_CONF = "/etc/tsdb-deploy/backup.conf"
@@ -26,13 +26,16 @@ SCHEDULE = {
 def backup_conf(settings: dict, pg_version: int) -> str:
     # pg_dump 15 takes a gzip level only; 16 added method:level
     compression = settings["BACKUP_COMPRESSION"] or ("6" if pg_version < 16 else "zstd:3")
+    values = {
+        "BACKUP_DIR": settings["BACKUP_DIR"],
+        "DB_NAME": settings["database"],
+        **{f"MAX_{t.upper()}_BACKUPS": settings[f"MAX_{t.upper()}_BACKUPS"] for t in TIERS},
+        "BACKUP_COMPRESSION": compression,
+        "TSDB_PG": "/usr/local/bin/tsdb-pg",
+    }
     lines = [
         "# written by tsdb-deploy: read by tsdb-backup and tsdb-restore",
-        f"BACKUP_DIR={settings['BACKUP_DIR']}",
-        f"DB_NAME={settings['database']}",
-        *(f"MAX_{t.upper()}_BACKUPS={settings[f'MAX_{t.upper()}_BACKUPS']}" for t in TIERS),
-        f"BACKUP_COMPRESSION={compression}",
-        "TSDB_PG=/usr/local/bin/tsdb-pg",
+        *(formats.conf_line(key, value) for key, value in values.items()),
     ]
     return "\n".join(lines) + "\n"
 

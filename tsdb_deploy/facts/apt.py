@@ -29,6 +29,9 @@ class RepositoryProbe:
     available: dict[str, tuple[str, ...]] = field(default_factory=dict)  # package -> versions
 
 
+PROBE_KEYRING = "/TSDB-PROBE-KEYRING"
+
+
 def probe_script(sources: list[AptSource], packages: list[str]) -> str:
     """The shell script of the probe (bash); each output line is KIND<US>fields."""
     lines = [
@@ -43,12 +46,14 @@ def probe_script(sources: list[AptSource], packages: list[str]) -> str:
     ]
     for source in sources:
         key = f'"$d/{source.name}.asc"'
-        line = source.line(keyring=f"$d/{source.name}.asc")
+        line = source.line(keyring=PROBE_KEYRING)  # the scratch directory's, substituted below
         lines += [
             f'if /usr/lib/apt/apt-helper "${{o[@]}}" download-file {shlex.quote(source.key_url)}'
             f' {key} >"$d/key.log" 2>&1; then',
             f"  printf 'K{SEP}%s{SEP}%s\\n' {shlex.quote(source.name)} \"$(base64 -w0 {key})\"",
-            f'  echo "{line}" >> "$d/sources.list"',
+            f"  l={shlex.quote(line)}",
+            f'  echo "${{l/{PROBE_KEYRING.replace("/", chr(92) + "/")}/$d/{source.name}.asc}}"'
+            ' >> "$d/sources.list"',
             "else",
             f"  printf 'E{SEP}%s\\n' \"{source.name}: cannot fetch its signing key"
             f' {source.key_url}: $(grep -m1 \'^E:\' "$d/key.log" | cut -c4-)"',

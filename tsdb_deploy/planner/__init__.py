@@ -10,7 +10,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..units import format_size
-from . import autovacuum, budget, connections, memory, observability, query_planner, wal, workers
+from . import (
+    autovacuum,
+    budget,
+    connections,
+    memory,
+    observability,
+    query_planner,
+    security,
+    wal,
+    workers,
+)
 from .draft import Draft, Planned
 from .inputs import PROFILES, Hardware, PlanError, Workload
 from .parameters import PARAMETERS, ParameterError
@@ -28,9 +38,10 @@ __all__ = [
 
 # Order matters: memory sizes work_mem from the connection, worker, autovacuum and WAL
 # sender counts.
-_GROUPS = (connections, workers, autovacuum, wal, memory, query_planner, observability)
+_GROUPS = (connections, security, workers, autovacuum, wal, memory, query_planner, observability)
 SECTION_TITLES = {
     "connections": "Connections and sessions",
+    "tls": "TLS",
     "memory": "Memory",
     "planner": "Query planner",
     "workers": "Parallel query and background workers",
@@ -76,10 +87,17 @@ class Plan:
         }
 
 
-def plan(hardware: Hardware, workload: Workload | None = None, overrides=None) -> Plan:
-    """Every planned parameter with its value and reason, or PlanError saying what to change."""
+def plan(
+    hardware: Hardware, workload: Workload | None = None, overrides=None, acknowledged=()
+) -> Plan:
+    """Every planned parameter with its value and reason, or PlanError saying what to change.
+    An override that weakens durability or authentication (security.UNSAFE) is refused unless
+    `acknowledged` names it."""
     workload = workload or Workload()
     draft = Draft(hardware, workload, overrides or {})
+    security.check_overrides(
+        {**draft.overrides, **({} if workload.tls else {"ssl": False})}, acknowledged
+    )
     for group in _GROUPS:
         group.plan(draft)
     unused = draft.unused_overrides()

@@ -54,5 +54,9 @@ class Draft:
     def is_overridden(self, name: str) -> bool:
         return name in self._overrides
 
+    @property
+    def overrides(self) -> dict[str, Any]:
+        return dict(self._overrides)
+
     def unused_overrides(self) -> list[str]:
         return sorted(set(self._overrides) - set(self.params))

@@ -134,6 +134,9 @@ class Workload:
     port: int = 5432
     archive_command: str | None = None  # None: no WAL archiving
     archive_timeout_s: int = 60  # the RPO bound while archiving
+    tls: bool = True  # TLS for network clients (off only when the inventory acknowledges it)
+    ssl_cert_file: str = "server.crt"  # as PostgreSQL sees them; relative: in PGDATA
+    ssl_key_file: str = "server.key"
 
     def __post_init__(self):
         if self.profile not in PROFILES:

@@ -11,8 +11,11 @@ TimescaleDB 2.x's (src/guc.c); they are the same in 15 and 16 for every entry he
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass
 
+from ..formats import CONTROL, pg_conf_string, pg_conf_unstring
 from ..units import (
     PG_MEMORY_UNITS,
     PG_TIME_UNITS,
@@ -28,6 +31,16 @@ MAX_KILOBYTES = INT_MAX  # guc.h, on 64-bit platforms
 
 # Sizes of the units pg_settings.unit reports, in bytes and milliseconds.
 _UNIT_SIZES = {"B": 1, "kB": 1024, "8kB": 8192, "MB": 1024**2, "ms": 1, "s": 1000, "min": 60_000}
+
+# No value may carry a control character: in postgresql.conf a newline ends the line, so it
+# would add lines (parameters) of its own; the rest have no business in any setting.
+# A comma-separated list, as PostgreSQL's SplitIdentifierString / SplitGUCList read them.
+_NAME = r"[A-Za-z_][A-Za-z0-9_$.-]*"
+LIBRARY_LIST = re.compile(rf"^\s*{_NAME}(\s*,\s*{_NAME})*\s*$")
+_HOST = r"(\*|[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?|[0-9A-Fa-f:.]+)"
+ADDRESS_LIST = re.compile(rf"^\s*{_HOST}(\s*,\s*{_HOST})*\s*$")
+PREFIX = re.compile(r"^[ -~]*$")
+PATH = re.compile(r"^[A-Za-z0-9._/-]+$")  # log_line_prefix: printable ASCII, its escapes included
 
 # Boolean spellings PostgreSQL accepts (parse_bool in src/backend/utils/adt/bool.c).
 _TRUE = {"on", "true", "yes", "1", "t", "y"}
@@ -48,6 +61,8 @@ class Parameter:
     max: float | None = None
     values: tuple[str, ...] = ()  # enum values
     special: tuple[float, ...] = ()  # values allowed outside the range, e.g. -1 = automatic
+    grammar: re.Pattern | None = None  # what a string value must match
+    grammar_text: str = ""  # how the error names it
 
     @property
     def needs_restart(self) -> bool:
@@ -66,9 +81,17 @@ class Parameter:
         return value
 
     def _parse(self, text):
+        if isinstance(text, float) and not math.isfinite(text):
+            raise ParameterError(f"{self.name}: {text!r} is not a finite number")
+        if not isinstance(text, str | int | float | bool):
+            raise ParameterError(f"{self.name}: {text!r} is not a value PostgreSQL takes")
+        if CONTROL.search(str(text)):
+            raise ParameterError(f"{self.name}: {text!r} contains a control character")
         raw = str(text).strip()
-        if len(raw) >= 2 and raw[0] == raw[-1] == "'":  # a quoted string, '' inside
-            raw = raw[1:-1].replace("''", "'")
+        if len(raw) >= 2 and raw[0] == raw[-1] == "'":  # as written in postgresql.conf
+            raw = pg_conf_unstring(raw)
+        elif self.kind == "string":  # a string's spaces are part of it (log_line_prefix)
+            raw = str(text)
         if self.kind in ("memory", "time"):
             if raw == "-1" and -1 in self.special:  # "automatic", whatever the unit
                 return -1
@@ -88,9 +111,12 @@ class Parameter:
                 raise ParameterError(f"{self.name}: {text!r} is not an integer") from None
         if self.kind == "real":
             try:
-                return float(raw)
+                number = float(raw)
             except ValueError:
                 raise ParameterError(f"{self.name}: {text!r} is not a number") from None
+            if not math.isfinite(number):
+                raise ParameterError(f"{self.name}: {text!r} is not a finite number")
+            return number
         if self.kind == "bool":
             if isinstance(text, bool):
                 return text
@@ -99,12 +125,13 @@ class Parameter:
             if raw.lower() in _FALSE:
                 return False
             raise ParameterError(f"{self.name}: {text!r} is not on or off")
-        if self.kind == "enum":
-            if raw.lower() not in self.values:
-                raise ParameterError(
-                    f"{self.name}: {text!r} is not one of {', '.join(self.values)}"
-                )
-            return raw.lower()
+        if self.kind == "enum":  # case-insensitive, as PostgreSQL reads it; SHOW's spelling
+            for value in self.values:
+                if value.lower() == raw.lower():
+                    return value
+            raise ParameterError(f"{self.name}: {text!r} is not one of {', '.join(self.values)}")
+        if self.grammar is not None and not self.grammar.match(raw):
+            raise ParameterError(f"{self.name}: {text!r} is not {self.grammar_text}")
         return raw
 
     def _check_range(self, value) -> None:
@@ -129,7 +156,7 @@ class Parameter:
         if self.kind == "real":
             return f"{value:g}"
         if self.kind == "string":
-            return "'" + str(value).replace("'", "''") + "'"
+            return pg_conf_string(str(value))
         return str(value)
 
     def from_pg_settings(self, setting: str, unit: str | None):
@@ -137,6 +164,8 @@ class Parameter:
         if self.kind in ("memory", "time"):
             number = float(setting)
             return number if number in self.special else int(number * _UNIT_SIZES[unit or "B"])
+        if self.kind == "string":  # as the server holds it: no quotes, spaces significant
+            return setting
         return self._parse(setting)
 
 
@@ -215,12 +244,59 @@ _TABLE = [
     _time("log_autovacuum_min_duration", "sighup", "ms", 0, INT_MAX, special=(-1,)),
     Parameter("track_io_timing", "bool", "superuser"),
     # libraries
-    Parameter("shared_preload_libraries", "string", "postmaster"),
+    Parameter(
+        "shared_preload_libraries",
+        "string",
+        "postmaster",
+        grammar=LIBRARY_LIST,
+        grammar_text="a comma-separated list of library names",
+    ),
     # connections and sessions
-    Parameter("listen_addresses", "string", "postmaster"),
+    Parameter(
+        "listen_addresses",
+        "string",
+        "postmaster",
+        grammar=ADDRESS_LIST,
+        grammar_text="a comma-separated list of host names, addresses or *",
+    ),
     Parameter("port", "int", "postmaster", min=1, max=65535),
     Parameter("password_encryption", "enum", "user", values=("md5", "scram-sha-256")),
     _time("idle_in_transaction_session_timeout", "user", "ms", 0, INT_MAX),
+    # TLS (every file and setting reloads: certificate renewal never needs a restart)
+    Parameter("ssl", "bool", "sighup"),
+    Parameter(
+        "ssl_cert_file",
+        "string",
+        "sighup",
+        grammar=PATH,
+        grammar_text="a file path",
+    ),
+    Parameter(
+        "ssl_key_file",
+        "string",
+        "sighup",
+        grammar=PATH,
+        grammar_text="a file path",
+    ),
+    Parameter(
+        "ssl_min_protocol_version",
+        "enum",
+        "sighup",
+        values=("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"),
+    ),
+    Parameter(
+        "ssl_ciphers",
+        "string",
+        "sighup",
+        grammar=re.compile(r"^[A-Za-z0-9:+!@._-]+$"),
+        grammar_text="an OpenSSL cipher list",
+    ),
+    Parameter("ssl_prefer_server_ciphers", "bool", "sighup"),
+    # the audit trail (dev-sec postgres-16, CIS 3.1)
+    Parameter("log_connections", "bool", "superuser-backend"),
+    Parameter("log_disconnections", "bool", "superuser-backend"),
+    Parameter("log_line_prefix", "string", "sighup", grammar=PREFIX, grammar_text="printable text"),
+    Parameter("log_statement", "enum", "superuser", values=("none", "ddl", "mod", "all")),
     Parameter("default_toast_compression", "enum", "user", values=("pglz", "lz4")),
 ]
 
