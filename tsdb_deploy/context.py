@@ -11,9 +11,10 @@ from dataclasses import dataclass
 
 from pyinfra.api.exceptions import PyinfraError
 
-from . import pgbackrest, preflight, render, runtimes, secrets
+from . import pgbackrest, preflight, render, runtimes, secrets, tls
 from .facts import DiskFacts, EffectiveResources
 from .migrations import MigrationError, discover
+from .operations.config import ServerFile
 from .planner import Hardware, Plan, PlanError, Workload, plan
 from .planner.chunks import WHOLE_CHUNK_POLICIES, chunk_interval
 from .preflight import PreflightError
@@ -32,8 +33,7 @@ class HostContext:
     settings: dict
     runtime: runtimes.Runtime
     plan: Plan
-    conf_text: str
-    hba_text: str
+    server_files: list  # ServerFile: the TLS certificate and key, pg_hba.conf, postgresql.conf
     plan_json: str
     password: str
     migrations: list
@@ -92,6 +92,11 @@ def build(host) -> HostContext:
         data_disk = host.get_fact(DiskFacts, path=runtime.data_path_on_host)
         wal_disk = host.get_fact(DiskFacts, path=f"{runtime.data_path_on_host}/pg_wal")
         hardware = hardware_for(settings, runtime, resources, data_disk, wal_disk)
+        server_tls = (
+            tls.load(settings["tls_cert_file"], settings["tls_key_file"], host.name)
+            if settings["tls"]
+            else None
+        )
         workload = Workload(
             profile=settings["profile"],
             pg_version=settings["pg_version"],
@@ -101,8 +106,13 @@ def build(host) -> HostContext:
             port=settings["port"],
             archive_command=pgbackrest.archive_command() if settings["pitr"] else None,
             archive_timeout_s=settings["archive_timeout"],
+            tls=settings["tls"],
+            ssl_cert_file=runtime.server_tls_path(tls.CERT_NAME),
+            ssl_key_file=runtime.server_tls_path(tls.KEY_NAME),
         )
-        the_plan = plan(hardware, workload, settings["postgres_overrides"])
+        the_plan = plan(
+            hardware, workload, settings["postgres_overrides"], settings["acknowledge_unsafe"]
+        )
         conf = render.postgresql_conf(
             the_plan, host_name=host.name, runtime=runtime.name, locations=runtime.locations()
         )
@@ -110,8 +120,21 @@ def build(host) -> HostContext:
             host_name=host.name,
             database=settings["database"],
             app_user=settings["app_user"],
+            owner_role=settings["owner_role"],
             networks=runtime.hba_networks(),
+            tls=settings["tls"],
         )
+        ident = render.pg_ident_conf(host_name=host.name, owner_role=settings["owner_role"])
+        server_files = [
+            ServerFile(runtime.ident_path, ident),
+            ServerFile(runtime.hba_path, hba),
+            ServerFile(runtime.conf_path, conf, validate=True),
+        ]
+        if server_tls is not None:  # before the config that names them is validated
+            server_files[:0] = [
+                ServerFile(runtime.tls_path(tls.CERT_NAME), server_tls.cert_text),
+                ServerFile(runtime.tls_path(tls.KEY_NAME), server_tls.key_text, secret=True),
+            ]
         preflight.check(host, settings, runtime)
         password = secrets.app_password(settings, host.name)
         migrations = discover()
@@ -122,6 +145,7 @@ def build(host) -> HostContext:
         )
     except (
         SettingsError, PlanError, RenderError, NotImplementedError, MigrationError, PreflightError,
+        tls.TLSError,
     ) as exc:  # fmt: skip
         message = str(exc)
         if not message.startswith(host.name):
@@ -134,8 +158,12 @@ def build(host) -> HostContext:
             "database": settings["database"],
             "app_user": settings["app_user"],
             "port": settings["port"],
+            "owner_role": settings["owner_role"],
+            "tls": settings["tls"],
+            "config_dir": runtime.config_dir,
             "conf_path": runtime.conf_path,
             "hba_path": runtime.hba_path,
+            "tls_key_path": runtime.tls_path(tls.KEY_NAME) if settings["tls"] else None,
             "data_directory": runtime.data_path_on_host,
         },
         **the_plan.to_json(),
@@ -146,12 +174,14 @@ def build(host) -> HostContext:
             "space_partitions": settings["space_partitions"],
             "events_properties_index": settings["events_properties_index"],
             "readonly_role": settings["readonly_role"],
+            "owner_role": settings["owner_role"],
             "compress_after": settings["compress_after"],
             "retention": settings["retention"],
         },
     }
     schema = {
         "app_user": settings["app_user"],
+        "owner_role": settings["owner_role"],
         "readonly_role": settings["readonly_role"],
         "chunk_interval": chunk.interval,
         "space_partitions": settings["space_partitions"],
@@ -163,8 +193,7 @@ def build(host) -> HostContext:
         settings=settings,
         runtime=runtime,
         plan=the_plan,
-        conf_text=conf,
-        hba_text=hba,
+        server_files=server_files,
         plan_json=json.dumps(record, indent=2, sort_keys=True) + "\n",
         password=password,
         migrations=migrations,

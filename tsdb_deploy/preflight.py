@@ -28,17 +28,32 @@ class PreflightError(ValueError):
 
 
 def check(host, settings: dict, runtime: Runtime) -> None:
+    found = host.get_fact(TimescaledbVersions, psql=runtime.psql, database=settings["database"])
+    if found:
+        _database_owner(found.owners, settings)
     expected = runtime.timescaledb_version
     if expected:
-        _no_database_ahead(host, runtime, settings["database"], expected)
+        _no_database_ahead(found, expected)
     if runtime.name == "native" and settings["package_source"] == "upstream":
         _upstream_repositories(host, runtime)
     elif runtime.name == "docker":
         _image_version(host, runtime, settings["timescaledb_image_archive"])
 
 
-def _no_database_ahead(host, runtime: Runtime, database: str, expected: str) -> None:
-    found = host.get_fact(TimescaledbVersions, psql=runtime.psql, database=database)
+def _database_owner(owners: dict[str, str], settings: dict) -> None:
+    """The application database belongs to the owner role (sql/0011), or still to the
+    application role (0011 not yet applied); to anyone else, owner_role names the wrong role."""
+    owner = owners.get(settings["database"])
+    if owner is None or owner in (settings["owner_role"], settings["app_user"]):
+        return
+    raise PreflightError(
+        f"the database {settings['database']} belongs to the role {owner}, but owner_role is "
+        f"{settings['owner_role']}: set owner_role to {owner}, or rename that role "
+        f"(ALTER ROLE {owner} RENAME TO {settings['owner_role']})"
+    )
+
+
+def _no_database_ahead(found, expected: str) -> None:
     ahead = {
         db: v for db, v in (found.installed if found else {}).items()
         if (release(v) or (0,)) > (release(expected) or (0,))

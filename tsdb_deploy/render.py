@@ -6,6 +6,7 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError
 
+from . import formats
 from .apt import AptSource, pin_glob
 from .planner import Plan
 from .units import format_size
@@ -18,27 +19,34 @@ class RenderError(RuntimeError):
 
 
 def _environment() -> Environment:
-    return Environment(
+    env = Environment(
         loader=FileSystemLoader(str(TEMPLATES)),
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
         autoescape=False,
+        # no value may break its line: a newline in a host name or a path would start a line
+        # of its own in any of these formats
+        finalize=formats.one_line,
     )
+    # each template writes its values through its own format's writer (formats.py)
+    env.filters["ini"] = formats.ini_value
+    env.filters["pg_string"] = formats.pg_conf_string
+    return env
 
 
 def render(template: str, **context) -> str:
     try:
         return _environment().get_template(template).render(**context)
+    except formats.FormatError as exc:
+        raise RenderError(f"templates/{template}: {exc}") from None
     except TemplateError as exc:
         where = f" line {exc.lineno}" if getattr(exc, "lineno", None) else ""
         raise RenderError(f"templates/{template}{where}: {exc}") from None
 
 
-def postgresql_conf(
-    plan: Plan, *, host_name: str, runtime: str, locations: dict, extra: dict | None = None
-) -> str:
+def postgresql_conf(plan: Plan, *, host_name: str, runtime: str, locations: dict) -> str:
     hw = plan.hardware
     return render(
         "postgresql.conf.j2",
@@ -51,17 +59,36 @@ def postgresql_conf(
         budget_summary=plan.budget.summary(),
         locations=locations,
         sections=plan.sections(),
-        extra=extra or {},
     )
 
 
-def pg_hba_conf(*, host_name: str, database: str, app_user: str, networks: list[str]) -> str:
+OWNER_MAP = "tsdb_owner"  # pg_ident.conf's map: the OS user postgres -> the owner role
+
+
+def pg_hba_conf(
+    *,
+    host_name: str,
+    database: str,
+    app_user: str,
+    owner_role: str,
+    networks: list[str],
+    tls: bool,
+) -> str:
     entries = [{"database": database, "user": app_user, "network": n} for n in networks]
     return render(
         "pg_hba.conf.j2",
         host_name=host_name,
-        local_entries=[{"database": database, "user": app_user}],
+        database=database,
+        owner_role=owner_role,
+        owner_map=OWNER_MAP,
         host_entries=entries,
+        host_type="hostssl" if tls else "host",
+    )
+
+
+def pg_ident_conf(*, host_name: str, owner_role: str) -> str:
+    return render(
+        "pg_ident.conf.j2", host_name=host_name, owner_role=owner_role, owner_map=OWNER_MAP
     )
 
 

@@ -15,7 +15,9 @@ from .settings import SettingsError
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
-def _path(path: str) -> Path:
+def local_path(path: str) -> Path:
+    """A file on the machine running pyinfra: `~` expanded, a relative path taken from the
+    project's root (where inventory/ and group_data/ are), whatever the working directory."""
     p = Path(path).expanduser()
     return p if p.is_absolute() else PROJECT_ROOT / p
 
@@ -25,7 +27,7 @@ def app_password(settings: dict, host: str = "host") -> str:
     value = os.environ.get(env)
     source = f"${env}"
     if not value and settings["app_password_file"]:
-        path = _path(settings["app_password_file"])
+        path = local_path(settings["app_password_file"])
         source = str(path)
         try:
             value = path.read_text().rstrip("\n")
@@ -46,7 +48,7 @@ def app_password(settings: dict, host: str = "host") -> str:
 
 def generate_if_missing(path: str) -> Path:
     """A random password in a 0600 file (for the sandbox and tests); kept if present."""
-    p = _path(path)
+    p = local_path(path)
     if not p.exists():
         p.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -342,16 +342,19 @@ def test_new_db_has_the_same_content_as_the_source(target):
         assert made.returncode == 0, made.stdout + made.stderr
         assert "klaviyo_events" in made.stdout  # the row counts are reported
         assert content_checksums(target, copy) == source
-        # owners and privileges kept: the application role owns the tables, the read-only role
-        # reads them, and its default privileges cover tables created later
+        # owners and privileges kept: the owner role owns the tables, the application writes
+        # them (not TRUNCATE), the read-only role reads them, and the owner's default
+        # privileges cover tables created later
         owner = "SELECT tableowner FROM pg_tables WHERE tablename = 'klaviyo_events'"
-        assert psql_in(target, copy, owner) == "klaviyo"
+        assert psql_in(target, copy, owner) == "klaviyo_owner"
         reads = (
             "SELECT has_table_privilege('klaviyo_readonly', 'klaviyo_events', 'SELECT'), "
-            "has_table_privilege('klaviyo_readonly', 'klaviyo_events', 'INSERT')"
+            "has_table_privilege('klaviyo_readonly', 'klaviyo_events', 'INSERT'), "
+            "has_table_privilege('klaviyo', 'klaviyo_events', 'INSERT'), "
+            "has_table_privilege('klaviyo', 'klaviyo_events', 'TRUNCATE')"
         )
-        assert psql_in(target, copy, reads) == "t|f"
-        defaults = "SELECT count(*) FROM pg_default_acl WHERE defaclrole = 'klaviyo'::regrole"
+        assert psql_in(target, copy, reads) == "t|f|t|f"
+        defaults = "SELECT count(*) FROM pg_default_acl WHERE defaclrole = 'klaviyo_owner'::regrole"
         assert psql_in(target, copy, defaults) == psql_in(target, DB, defaults) != "0"
         hyper = "SELECT hypertable_name FROM timescaledb_information.hypertables ORDER BY 1"
         assert psql_in(target, copy, hyper) == psql_in(target, DB, hyper)

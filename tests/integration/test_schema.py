@@ -20,6 +20,7 @@ from tsdb_deploy import migrations
 from tsdb_deploy.settings import SETTINGS
 
 from .conftest import DISTRO, ROOT, make_target
+from .helpers import sh
 
 HOST = TestHost("tsdb-it-schema", memory="2g", cpus=2)
 EVENTS = 40_000
@@ -123,6 +124,29 @@ def test_a_second_deploy_applies_nothing(target):
     assert result.changed == 0, result.output[-3000:]
 
 
+def test_the_hourly_maintenance_runs_as_the_owner_role(target):
+    """Cron's job (the Apache build), run as cron would: a session of the owner role itself,
+    whose refresh and retention succeed; no way back to a superuser from it."""
+    cron = target.run("cat", "/etc/cron.d/tsdb-maintenance")
+    (job,) = [line for line in cron.splitlines()
+              if "klaviyo_run_maintenance" in line and not line.startswith("#")]  # fmt: skip
+    command = job.split(" postgres ", 1)[1].split(" 2>&1 | logger")[0]
+    out = target.run("runuser", "-u", "postgres", "--", "sh", "-c", command)
+    assert out.startswith("aggregates:"), out
+    session = command.replace("SELECT klaviyo_run_maintenance()", "SELECT session_user")
+    assert target.run("runuser", "-u", "postgres", "--", "sh", "-c", session).strip() == (
+        "klaviyo_owner"
+    )
+    back = command.replace("SELECT klaviyo_run_maintenance()", "SET ROLE postgres")
+    with pytest.raises(AssertionError, match="permission denied to set role"):
+        target.run("runuser", "-u", "postgres", "--", "sh", "-c", back)
+    # the map lets the OS user postgres, and no one else, be the owner
+    other = sh(target, "psql", "-X", "-h", "/var/run/postgresql", "-U", "klaviyo_owner", "-d",
+               "klaviyo_analytics", "-c", "SELECT 1", user="nobody")  # fmt: skip
+    assert other.returncode != 0
+    assert 'Peer authentication failed for user "klaviyo_owner"' in other.stderr, other.stderr
+
+
 def test_the_properties_index_follows_its_setting(target):
     """events_properties_index = False drops the GIN from the hypertable and every chunk, and
     a second deploy leaves it so; True builds it again on every chunk, valid, and the JSON
@@ -203,7 +227,7 @@ def test_a_failing_migration_rolls_back_and_stops(target, tmp_path):
 def test_two_deploys_racing_serialise_on_the_advisory_lock(target, tmp_path):
     slow = {
         f"{NEXT:04}_slow.sql": f"-- {NEXT:04}_slow: takes a while, so two deploys overlap\n"
-        'SET ROLE :"app_user";\nSELECT pg_sleep(4);\nCREATE TABLE race_probe (i int);\n'
+        'SET ROLE :"owner_role";\nSELECT pg_sleep(4);\nCREATE TABLE race_probe (i int);\n'
     }
     project = project_copy(tmp_path, extra=slow)
     inventory = target.workdir / "sandbox.py"

@@ -118,11 +118,16 @@ def test_sections_appear_in_order_with_their_parameters():
         assert [line.split(" = ")[0] for line in section.splitlines()] == [q.name for q in params]
 
 
-def test_runtime_extra_settings_get_their_own_section():
-    text = _conf(extra={"unix_socket_permissions": "0770", "ssl": "off"})
-    tail = text.split("\n# Set by the runtime\n", 1)[1]
-    assert tail.splitlines() == ["unix_socket_permissions = 0770", "ssl = off"]
-    assert "# Set by the runtime" not in _conf()
+def test_a_value_that_would_break_its_line_is_refused_by_every_template():
+    with pytest.raises(RenderError, match="control characters"):
+        _conf(host_name="db1\nfsync = off")
+    with pytest.raises(RenderError, match="control characters"):
+        _conf(locations={"data_directory": "/var/lib/x\nssl = off"})
+
+
+def test_file_locations_are_written_as_config_strings():
+    text = _conf(locations={"data_directory": "/var/lib/o'brien"})
+    assert "data_directory = '/var/lib/o''brien'" in text
 
 
 def test_rendering_is_deterministic_and_ends_with_a_newline():
@@ -138,6 +143,8 @@ def _hba(networks=NETWORKS, **kw):
     kw.setdefault("host_name", "db1.example")
     kw.setdefault("database", "analytics")
     kw.setdefault("app_user", "dashboard")
+    kw.setdefault("owner_role", "owner")
+    kw.setdefault("tls", True)
     return pg_hba_conf(networks=networks, **kw)
 
 
@@ -146,12 +153,26 @@ def _rules(text: str) -> list[list[str]]:
 
 
 def test_pg_hba_rules():
+    """Local: peer only (dev-sec postgres-13). Network: the application role, over TLS only,
+    by scram-sha-256 (postgres-14, postgres-15: no `host` line)."""
     rules = _rules(_hba())
     assert rules[0] == ["local", "all", "postgres", "peer"]
-    assert rules[1] == ["local", "analytics", "dashboard", "scram-sha-256"]
-    hosts = [r for r in rules if r[0] == "host"]
-    assert hosts == [["host", "analytics", "dashboard", n, "scram-sha-256"] for n in NETWORKS]
+    # the owner role: only the OS user postgres, only through the map (cron's maintenance)
+    assert rules[1] == ["local", "analytics", "owner", "peer", f"map={render.OWNER_MAP}"]
+    hosts = [r for r in rules if r[0] != "local"]
+    assert hosts == [["hostssl", "analytics", "dashboard", n, "scram-sha-256"] for n in NETWORKS]
     assert len(rules) == 2 + len(NETWORKS)
+    assert all(r[3] == "peer" for r in rules if r[0] == "local")
+
+
+def test_pg_ident_maps_only_postgres_to_the_owner():
+    text = render.pg_ident_conf(host_name="db1", owner_role="owner")
+    maps = [line.split() for line in text.splitlines() if line and line[0] != "#"]
+    assert maps == [[render.OWNER_MAP, "postgres", "owner"]]
+
+
+def test_without_tls_the_rules_say_host():
+    assert {r[0] for r in _rules(_hba(tls=False))} == {"local", "host"}
 
 
 @pytest.mark.parametrize(
@@ -163,8 +184,8 @@ def test_pg_hba_trusts_nothing(networks):
     text = _hba(networks)
     assert text.startswith("# pg_hba.conf for db1.example")
     rules = _rules(text)
-    assert len([r for r in rules if r[0] == "host"]) == len(networks)
-    assert {r[-1] for r in rules} <= {"peer", "scram-sha-256"}
+    assert len([r for r in rules if r[0] == "hostssl"]) == len(networks)
+    assert {r[-1] for r in rules} <= {"peer", "scram-sha-256", f"map={render.OWNER_MAP}"}
     # 'trust' only ever appears in the comment that says nothing is trusted
     assert not [line for line in text.splitlines() if "trust" in line and line[0] != "#"]
     assert "md5" not in text and "password" not in text.split("METHOD", 1)[1]

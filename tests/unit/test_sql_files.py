@@ -21,12 +21,14 @@ SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
 FILES = sorted(SQL_DIR.glob("*.sql"))
 VARIABLES = {
     "app_user",
+    "owner_role",
     "readonly_role",
     "chunk_interval",
     "space_partitions",
     "compress_after",
     "retention",
 }
+OWNER_ROLE_FROM = 12  # sql/0011 moved ownership to the owner role
 NAME = re.compile(r"^(\d{4})_([a-z0-9]+(?:_[a-z0-9]+)*)\.sql$")
 COMMUNITY_ONLY = re.compile(
     r"\b(add_compression_policy|add_retention_policy|add_continuous_aggregate_policy|add_job"
@@ -169,12 +171,14 @@ def test_first_line_is_the_header(path):
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
-def test_objects_are_created_as_the_application_role(path):
-    """A file that creates objects switches to the application role (their owner) first."""
+def test_objects_are_created_as_their_owner(path):
+    """A file that creates objects switches to their owner first: the application role until
+    0011, the owner role from then on (0011 handed it everything)."""
     lines = _text(path).splitlines()
     creates = [n for n, line in enumerate(lines) if re.match(r"\s*CREATE\b", line, re.I)]
+    owner = "app_user" if int(path.name[:4]) < OWNER_ROLE_FROM else "owner_role"
     if creates:
-        assert 'SET ROLE :"app_user";' in lines[: creates[0]], path.name
+        assert f'SET ROLE :"{owner}";' in lines[: creates[0]], path.name
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)

@@ -45,5 +45,8 @@ def analytics_schema(ctx: context.HostContext) -> None:
     )
     operations.packages_installed(name="cron", packages=["cron"])
     operations.maintenance_schedule(
-        name="Aggregate refresh and retention scheduled", runtime=runtime, database=database
+        name="Aggregate refresh and retention scheduled",
+        runtime=runtime,
+        database=database,
+        owner_role=ctx.settings["owner_role"],
     )

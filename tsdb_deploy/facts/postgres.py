@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pyinfra.api import FactBase
 
@@ -141,15 +141,18 @@ class TimescaledbState:
     installed: dict[str, str]  # database -> extension version, where it is created
     closed: tuple[str, ...]  # databases that take no connections (e.g. kept pre-restore copies)
     license: str | None  # timescaledb.license as the application database loads it
+    owners: dict[str, str] = field(default_factory=dict)  # database -> its owner role
 
 
 def parse_timescaledb_state(lines: list[str]) -> TimescaledbState | None:
     if not lines or any(line.strip() == NOT_RUNNING for line in lines):
         return None
-    available, installed, closed, license_ = None, {}, [], None
+    available, installed, closed, license_, owners = None, {}, [], None, {}
     for line in lines:
         parts = line.split("\x1f")
-        if parts[0] == "A" and len(parts) == 2:
+        if parts[0] == "O" and len(parts) == 3:
+            owners[parts[1]] = parts[2]
+        elif parts[0] == "A" and len(parts) == 2:
             available = parts[1] or None
         elif parts[0] == "L" and len(parts) == 2:
             license_ = parts[1] or None
@@ -157,11 +160,12 @@ def parse_timescaledb_state(lines: list[str]) -> TimescaledbState | None:
             installed[parts[1]] = parts[2]
         elif parts[0] == "C" and len(parts) == 2:
             closed.append(parts[1])
-    return TimescaledbState(available, installed, tuple(closed), license_)
+    return TimescaledbState(available, installed, tuple(closed), license_, owners)
 
 
 class TimescaledbVersions(FactBase):
-    """The TimescaleDB version on disk and in every database that has the extension.
+    """The TimescaleDB version on disk and in every database that has the extension, and
+    every database's owner.
 
     Each database is read with timescaledb.disable_load, so a database whose extension's
     library the packages no longer ship (after an upgrade, before ALTER EXTENSION) still
@@ -179,7 +183,8 @@ class TimescaledbVersions(FactBase):
         cluster = shlex.quote(
             "SELECT 'A', coalesce(default_version, '') FROM pg_available_extensions "
             "WHERE name = 'timescaledb' UNION ALL SELECT 'C', datname FROM pg_database "
-            "WHERE NOT datallowconn AND NOT datistemplate"
+            "WHERE NOT datallowconn AND NOT datistemplate UNION ALL SELECT 'O', datname || "
+            "chr(31) || pg_get_userbyid(datdba) FROM pg_database WHERE NOT datistemplate"
         )
         extension = shlex.quote(
             "SELECT 'X', current_database(), extversion FROM pg_extension "

@@ -123,20 +123,22 @@ def properties_index(runtime: Runtime, database: str, table: str, present: bool)
 MAINTENANCE_CRON = "/etc/cron.d/tsdb-maintenance"
 
 
-def maintenance_cron_text(minute: int = 7) -> str:
+def maintenance_cron_text(owner_role: str, minute: int = 7) -> str:
+    # A session of the owner role itself (local peer, mapped from the OS user postgres), not a
+    # superuser's session that SET ROLE: code the maintenance runs could RESET ROLE in that.
     job = (
-        f"{minute} * * * * postgres tsdb-psql -X -q -At -c 'SELECT klaviyo_run_maintenance()' "
-        "2>&1 | logger -t tsdb-maintenance"
+        f"{minute} * * * * postgres tsdb-psql -X -q -At -v ON_ERROR_STOP=1 -U {owner_role} "
+        "-c 'SELECT klaviyo_run_maintenance()' 2>&1 | logger -t tsdb-maintenance"
     )
     return cron_file(
         "the Apache-only TimescaleDB build cannot schedule jobs, so cron runs the aggregate "
-        "refresh and retention (klaviyo_run_maintenance) hourly",
+        "refresh and retention (klaviyo_run_maintenance) hourly, as the schema's owner role",
         [job],
     )
 
 
 @operation(is_idempotent=True)
-def maintenance_schedule(runtime: Runtime, database: str):
+def maintenance_schedule(runtime: Runtime, database: str, owner_role: str):
     """Where TimescaleDB cannot schedule (Apache build), cron runs the maintenance hourly;
     where it can (Community build, its own policies), no cron job."""
     current = host.get_fact(PostgresDatabase, psql=runtime.psql, database=database)
@@ -144,7 +146,7 @@ def maintenance_schedule(runtime: Runtime, database: str):
     if license_ is None:
         host.noop("decided once TimescaleDB is installed (by its license)")
         return
-    text = maintenance_cron_text()
+    text = maintenance_cron_text(owner_role)
     present = host.get_fact(Sha256File, path=MAINTENANCE_CRON)
     if license_ == "apache":
         if present == sha256(text):
