@@ -5,3 +5,8 @@ package_source = "upstream"
 listen_addresses = "*"
 # The dashboard application servers; everything else is rejected by pg_hba.
 app_networks = ["10.20.0.0/16"]
+# TLS: each host's certificate (chain) and key, from the organisation's CA, kept outside git on
+# the machine running the deploy; {host} is the inventory host's name. A renewed certificate is
+# installed with a reload.
+tls_cert_file = "~/.tsdb-deploy/tls/production/{host}.crt"
+tls_key_file = "~/.tsdb-deploy/tls/production/{host}.key"

@@ -6,3 +6,7 @@ docker_source = "distro"
 # this documented switch there (a real host does not).
 docker_daemon_environment = {"DOCKER_ALLOW_IPV6_ON_IPV4_INTERFACE": "1"}
 app_password_file = ".sandbox/secrets/app_password"
+# TLS: each test host's certificate from the lab's CA (lab/tls.py issues it when the host
+# starts; .sandbox/ is outside git).
+tls_cert_file = ".sandbox/tls/{host}.crt"
+tls_key_file = ".sandbox/tls/{host}.key"

@@ -2,3 +2,5 @@
 package_source = "upstream"
 listen_addresses = "*"
 app_networks = ["10.30.0.0/16"]
+tls_cert_file = "~/.tsdb-deploy/tls/staging/{host}.crt"
+tls_key_file = "~/.tsdb-deploy/tls/staging/{host}.key"

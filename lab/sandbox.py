@@ -17,7 +17,7 @@ from tsdb_deploy import known_issues, secrets
 from tsdb_deploy.settings import SETTINGS
 from tsdb_deploy.units import format_size
 
-from . import images, mirror, testhosts
+from . import images, mirror, testhosts, tls
 from .testhosts import TestHost
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -64,6 +64,8 @@ def up() -> int:
     testhosts.ensure_docker()
     if missing:
         testhosts.start_many(missing)
+    for host in SANDBOX_HOSTS:  # kept hosts too: a certificate for their current address
+        tls.issue(host.name, [testhosts.address(host.name)])
     mirror.serve(MIRROR)
     images.archive(VERSION)
     prepare_secrets()

@@ -335,9 +335,25 @@ def customize_tool_rootfs(rootfs: Path, mirror: str) -> None:
     (rootfs / "etc/apt/sources.list").write_text(f"deb {mirror} {BASE_SUITE} main\n")
 
 
+# The official timescale/timescaledb images run PostgreSQL as uid and gid 70 (Alpine's). The
+# docker runtime gives the host a `postgres` user with the image's ids; Debian's dynamic ones
+# (100/102 here) belong to other groups on a host, docker's among them.
+POSTGRES_IDS = 70
+
+
 def customize_postgres_rootfs(rootfs: Path, mirror: str) -> None:
-    """A PostgreSQL image: no cluster (the deploy runs initdb), no downloaded packages."""
+    """A PostgreSQL image: postgres as uid/gid 70, no cluster (the deploy runs initdb), no
+    downloaded packages."""
     (rootfs / "etc/hostname").unlink(missing_ok=True)
+    old = subprocess.run(["chroot", str(rootfs), "id", "-u", "postgres"], capture_output=True,
+                         text=True, check=True).stdout.strip()  # fmt: skip
+    old_gid = subprocess.run(["chroot", str(rootfs), "id", "-g", "postgres"],
+                             capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    ids = str(POSTGRES_IDS)
+    for command in (["groupmod", "-g", ids, "postgres"], ["usermod", "-u", ids, "postgres"],
+                    ["find", "/", "-xdev", "(", "-uid", old, "-o", "-gid", old_gid, ")",
+                     "-exec", "chown", "-h", f"{ids}:{ids}", "{}", "+"]):  # fmt: skip
+        subprocess.run(["chroot", str(rootfs), *command], capture_output=True, check=True)
     # The package made a cluster and fetched .debs; the image carries neither.
     for leftover in ("etc/postgresql", "var/lib/postgresql", "var/cache/apt/archives",
                      "var/lib/apt/lists", "usr/share/doc", "usr/share/man"):  # fmt: skip
@@ -384,6 +400,9 @@ def start(host: TestHost, *, image: str | None = None) -> None:
         run(["docker", "volume", "create", "--label", f"{LABEL}=1", volume_name(host.name)])
     run(docker_run_args(host, image, cache))
     say(f"{host.name} is up (systemd: {_wait_for_boot(host.name)})")
+    from . import tls  # every test host gets its TLS certificate from the lab's CA
+
+    tls.issue(host.name, [address(host.name)])
 
 
 def start_many(hosts: list[TestHost]) -> None:

@@ -9,13 +9,28 @@ the default release. Tests run in order: each leaves the host converged for the 
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lab.testhosts import TestHost
+from tsdb_deploy.formats import pg_conf_unstring
+from tsdb_deploy.planner import Hardware, PlanError, Workload, plan
+from tsdb_deploy.render import postgresql_conf
+from tsdb_deploy.runtimes.native import NativeRuntime
 from tsdb_deploy.settings import SETTINGS
 from tsdb_deploy.units import GIB
 
 from .conftest import PASSWORD_FILE, ROOT, make_target
 from .helpers import assert_testinfra_passes
+
+# the security checks every runtime's module runs, on its own `target` (security.py)
+from .security import (  # noqa: F401
+    network_data,
+    test_certificate_renewal_reloads_never_restarts,
+    test_network_clients_need_tls_and_a_verified_certificate,
+    test_only_app_networks_get_in,
+    test_the_application_role_cannot_escalate,
+)
 
 HOST = TestHost("tsdb-it-native", memory="2g", cpus=1)
 
@@ -24,6 +39,7 @@ HOST = TestHost("tsdb-it-native", memory="2g", cpus=1)
 def target(request, tmp_path_factory, lab_mirror):
     base = lab_mirror.inventory_data(SETTINGS["timescaledb_version"].default)
     target = make_target(request, tmp_path_factory, HOST, base)
+    target.base |= network_data("native", HOST.name)
     first = target.deploy()
     assert first.returncode == 0, first.output[-5000:]
     assert first.changed > 0
@@ -70,6 +86,37 @@ def test_second_run_changes_nothing(target):
     again = target.deploy()
     assert again.returncode == 0, again.output[-5000:]
     assert again.changed == 0, again.output[-5000:]
+
+
+@settings(max_examples=25, deadline=None, derandomize=True, database=None)
+@given(
+    values=st.dictionaries(
+        st.sampled_from(["log_line_prefix", "ssl_ciphers", "shared_preload_libraries"]),
+        st.text(alphabet=st.sampled_from(list("'\\\"#%=, \t\n;$`_aZ09:!+-.")), max_size=30),
+        min_size=1,
+    )
+)
+def test_generated_values_read_back_by_the_server_itself(target, values):
+    """A sample of tests/unit/test_properties.py's inputs, read by `postgres -C` on the host:
+    each value either is refused in one line, or the server reads back what was planned."""
+    try:
+        planned = plan(Hardware(2 * GIB, 1), Workload(), values)
+    except PlanError as exc:
+        assert "\n" not in str(exc)
+        return
+    runtime = NativeRuntime({"pg_version": 17, "port": 5432})
+    text = postgresql_conf(
+        planned, host_name="sample", runtime="native", locations=runtime.locations()
+    )
+    target.run("sh", "-c", "cat > /tmp/sample.conf && chmod 644 /tmp/sample.conf", stdin=text)
+    for name in values:
+        read = target.run(
+            "runuser", "-u", "postgres", "--", f"{runtime.bindir}/postgres",
+            "--config-file=/tmp/sample.conf", "-C", name,
+        )  # fmt: skip
+        wanted = planned.parameters[name].text
+        wanted = pg_conf_unstring(wanted) if wanted.startswith("'") else wanted
+        assert read.removesuffix("\n") == wanted, (name, read, wanted)
 
 
 def test_application_role_logs_in_with_its_password(target):

@@ -42,7 +42,7 @@ def test_dry_run_plans_the_upstream_install(target):
     changing = result.changing
     for step in (
         f"Install PostgreSQL 17 and TimescaleDB {VERSION} from PGDG and Timescale (pinned)",
-        "postgresql.conf and pg_hba.conf as planned",
+        "postgresql.conf, pg_hba.conf and the TLS certificate as planned",
         "Application role and database",
         "TimescaleDB extension, at the installed version in every database",
     ):

@@ -21,6 +21,7 @@ from tsdb_deploy.facts import (
     parse_hashes,
     parse_live_server,
     parse_resources,
+    parse_states,
     parse_table_indexes,
     parse_timescaledb_state,
 )
@@ -158,3 +159,25 @@ def test_file_hashes_name_missing_files():
     digest = "023b15440b3652783f7c269cf54704fd7c4b94613544439c28db4fdcc61d40c5"
     found = parse_hashes([f"/etc/hostname\x1f{digest}", "/nope\x1f"])
     assert found == {"/etc/hostname": digest, "/nope": None}
+
+
+def test_file_states_run_and_parse(tmp_path):
+    """The fact's own command (bash, stat, sha256sum) on real files, then its parser."""
+    import subprocess
+
+    from tsdb_deploy.facts import FileState, FileStates
+
+    secret = tmp_path / "server key"  # a space: every path is quoted
+    secret.write_text("k")
+    secret.chmod(0o600)
+    tmp_path.chmod(0o700)
+    paths = [str(tmp_path), str(secret), str(tmp_path / "missing")]
+    run = subprocess.run(
+        ["bash", "-c", FileStates().command(paths=paths)], capture_output=True, text=True
+    )
+    states = parse_states(run.stdout.splitlines())
+    user, group = states[str(tmp_path)].user, states[str(tmp_path)].group
+    assert states[str(tmp_path)] == FileState(user, group, 0o700, None)
+    digest = "8254c329a92850f6d539dd376f4816ee2764517da5e0235514af433164480d7a"
+    assert states[str(secret)] == FileState(user, group, 0o600, digest)
+    assert states[str(tmp_path / "missing")] is None

@@ -77,6 +77,7 @@ def test_the_mirror_points_the_upstream_install_at_itself():
         "pgdg_key_url": "http://172.17.0.9:8080/pgdg/signing-key.asc",
     }
     # the settings table takes it as an operator's own mirror
-    base = {"runtime": "native", "database": "klaviyo_analytics", "app_user": "klaviyo"}
+    base = {"runtime": "native", "database": "klaviyo_analytics", "app_user": "klaviyo",
+            "tls_cert_file": "c", "tls_key_file": "k"}  # fmt: skip
     settings = resolve({**base, **data})
     assert settings["timescale_key_url"] is None  # Timescale's place: <url>/gpgkey

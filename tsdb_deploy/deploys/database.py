@@ -32,10 +32,9 @@ def database_server(ctx: context.HostContext) -> None:
         pgbackrest.install_files(ctx)
     runtime.prepare_service(ctx.plan)
     operations.postgres_config(
-        name="postgresql.conf and pg_hba.conf as planned",
+        name="postgresql.conf, pg_hba.conf and the TLS certificate as planned",
         runtime=runtime,
-        conf_text=ctx.conf_text,
-        hba_text=ctx.hba_text,
+        files=ctx.server_files,
         planned=ctx.plan.values(),
     )
     runtime.ensure_service()

@@ -11,8 +11,11 @@ from .docker import (
     DockerContainer,
     DockerImageContents,
     DockerImageId,
+    Ids,
     ImageContents,
+    PostgresIds,
     parse_container,
+    parse_ids,
     parse_image_contents,
 )
 from .host import (
@@ -20,10 +23,13 @@ from .host import (
     DiskFacts,
     EffectiveResources,
     FileHashes,
+    FileState,
+    FileStates,
     Resources,
     parse_disk,
     parse_hashes,
     parse_resources,
+    parse_states,
 )
 from .postgres import (
     NOT_RUNNING,
@@ -50,13 +56,13 @@ from .postgres import (
 )
 
 __all__ = [
-    "AptRepositoryProbe", "BackrestStanza", "ContainerState", "DatabaseState", "Disk",
-    "DiskFacts", "DockerContainer", "DockerImageContents", "DockerImageId",
-    "EffectiveResources", "FailingJobs", "FileHashes", "HypertableDimensions", "ImageContents",
+    "AptRepositoryProbe", "BackrestStanza", "ContainerState", "DatabaseState", "Disk", "DiskFacts",
+    "DockerContainer", "DockerImageContents", "DockerImageId", "EffectiveResources", "FailingJobs",
+    "FileHashes", "FileState", "FileStates", "HypertableDimensions", "Ids", "ImageContents",
     "LiveServer", "LiveSetting", "MigrationLedger", "NOT_RUNNING", "PgbackrestInfo",
-    "PostgresDatabase", "PostgresServer", "RepositoryProbe", "Resources", "TableIndexes",
-    "TimescaledbState", "TimescaledbVersions", "parse_backrest_info", "parse_container",
-    "parse_database_state", "parse_dimensions", "parse_disk", "parse_hashes",
-    "parse_image_contents", "parse_ledger", "parse_live_server", "parse_probe",
-    "parse_resources", "parse_table_indexes", "parse_timescaledb_state",
+    "PostgresDatabase", "PostgresIds", "PostgresServer", "RepositoryProbe", "Resources",
+    "TableIndexes", "TimescaledbState", "TimescaledbVersions", "parse_backrest_info",
+    "parse_container", "parse_database_state", "parse_dimensions", "parse_disk", "parse_hashes",
+    "parse_ids", "parse_image_contents", "parse_ledger", "parse_live_server", "parse_probe",
+    "parse_resources", "parse_states", "parse_table_indexes", "parse_timescaledb_state"
 ]  # fmt: skip

@@ -261,3 +261,44 @@ class FileHashes(FactBase):
 
     def process(self, output):
         return parse_hashes(list(output))
+
+
+@dataclass(frozen=True)
+class FileState:
+    """A path's owner, group, permission bits and (for a regular file) content hash."""
+
+    user: str
+    group: str
+    mode: int  # permission bits, e.g. 0o600
+    sha256: str | None  # None for a directory, or a file that cannot be read
+
+
+def parse_states(lines: list[str]) -> dict[str, FileState | None]:
+    states: dict[str, FileState | None] = {}
+    for line in lines:
+        path, _, rest = line.partition("\x1f")
+        stat, _, digest = rest.partition("\x1f")
+        if not stat.strip():
+            states[path] = None
+            continue
+        mode, user, group = stat.split()
+        states[path] = FileState(user, group, int(mode, 8), digest.strip() or None)
+    return states
+
+
+class FileStates(FactBase):
+    """Owner, group, mode and sha256 of each of `paths`, in one command; None for a missing path."""
+
+    shell_executable = "bash"
+
+    def command(self, paths: list[str]) -> str:
+        quoted = " ".join(map(shlex.quote, paths))
+        return (
+            f'for p in {quoted}; do if [ -e "$p" ]; then s=$(stat -c "%a %U %G" "$p"); '
+            'd=$( [ -f "$p" ] && sha256sum < "$p" 2>/dev/null); '
+            'printf \'%s\\x1f%s\\x1f%s\\n\' "$p" "$s" "${d%% *}"; '
+            "else printf '%s\\x1f\\x1f\\n' \"$p\"; fi; done"
+        )
+
+    def process(self, output):
+        return parse_states(list(output))
