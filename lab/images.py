@@ -19,6 +19,7 @@ from . import cache, packages, testhosts
 POSTGRES_REPO = "tsdb-lab-postgres"
 IMAGE_REPO = "tsdb-lab-timescaledb"
 POSTGRES_PACKAGES = (f"postgresql-{packages.PG}", "pgbackrest", "ca-certificates")
+RECIPE = 3  # bump when testhosts.customize_postgres_rootfs changes (3: postgres as uid 70)
 IMAGE_CHANGES = (
     f"ENV PATH=/usr/lib/postgresql/{packages.PG}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:"
     "/usr/bin:/bin",
@@ -29,7 +30,7 @@ IMAGE_CHANGES = (
 
 def postgres_image() -> str:
     """Debian 13 with PostgreSQL 17 and pgBackRest, no cluster: every version's base."""
-    tag = testhosts.image_tag(packages=POSTGRES_PACKAGES, repo=POSTGRES_REPO)
+    tag = testhosts.image_tag(packages=POSTGRES_PACKAGES, repo=POSTGRES_REPO, recipe=RECIPE)
     return testhosts.ensure_image(
         tag, POSTGRES_PACKAGES, testhosts.customize_postgres_rootfs, IMAGE_CHANGES
     )

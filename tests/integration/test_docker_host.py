@@ -20,6 +20,15 @@ from tsdb_deploy.units import GIB
 from .conftest import make_target
 from .helpers import assert_testinfra_passes
 
+# the security checks every runtime's module runs, on its own `target` (security.py)
+from .security import (  # noqa: F401
+    network_data,
+    test_certificate_renewal_reloads_never_restarts,
+    test_network_clients_need_tls_and_a_verified_certificate,
+    test_only_app_networks_get_in,
+    test_the_application_role_cannot_escalate,
+)
+
 HOST = TestHost("tsdb-it-docker", memory="4g", cpus=2, docker_volume=True)
 VERSION = SETTINGS["timescaledb_version"].default
 OLD = next(v for v in vendor.RELEASES if v != VERSION)
@@ -29,6 +38,7 @@ OLD = next(v for v in vendor.RELEASES if v != VERSION)
 def target(request, tmp_path_factory):
     base = images.docker_host_data(VERSION, container_memory="2GiB", container_cpus=1)
     target = make_target(request, tmp_path_factory, HOST, base, group="docker")
+    target.base |= network_data("docker", HOST.name)  # its address is known once it runs
     first = target.deploy()
     assert first.returncode == 0, first.output[-5000:]
     return target

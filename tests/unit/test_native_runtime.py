@@ -7,7 +7,8 @@ from tsdb_deploy.settings import resolve
 
 
 def runtime(**data) -> NativeRuntime:
-    base = {"runtime": "native", "database": "klaviyo_analytics", "app_user": "klaviyo"}
+    base = {"runtime": "native", "database": "klaviyo_analytics", "app_user": "klaviyo",
+            "tls_cert_file": "c", "tls_key_file": "k"}  # fmt: skip
     return NativeRuntime(resolve({**base, **data}))
 
 

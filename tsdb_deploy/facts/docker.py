@@ -112,3 +112,54 @@ class DockerImageContents(FactBase):
 
     def process(self, output):
         return parse_image_contents(list(output))
+
+
+@dataclass(frozen=True)
+class Ids:
+    """The postgres user's uid and gid in the image and on the host (None where absent)."""
+
+    image: tuple[int, int] | None
+    host: tuple[int, int] | None
+    in_docker_group: bool
+    # the host's user holding the image's uid and group holding its gid ('' where none)
+    holders: tuple[str, str] = ("", "")
+
+
+def parse_ids(lines: list[str]) -> Ids:
+    fields = {line.split(" ", 1)[0]: line.split()[1:] for line in lines if line.strip()}
+
+    def pair(key):
+        values = fields.get(key, [])
+        return (int(values[0]), int(values[1])) if len(values) >= 2 else None
+
+    holders = (fields.get("holders", []) + ["-", "-"])[:2]
+    return Ids(
+        image=pair("image"),
+        host=pair("host"),
+        in_docker_group="docker" in fields.get("groups", []),
+        holders=tuple("" if h == "-" else h for h in holders),
+    )
+
+
+class PostgresIds(FactBase):
+    """The image's postgres ids (from a throwaway container, if the image is present) and the
+    host user's."""
+
+    def command(self, image: str) -> str:
+        q = shlex.quote(image)
+        return (
+            f"if docker image inspect {q} >/dev/null 2>&1; then "
+            f"set -- $(docker run --rm --entrypoint sh {q} -c "
+            "'echo $(id -u postgres) $(id -g postgres)'); echo image $1 $2; "
+            'echo holders "$(getent passwd "$1" | cut -d: -f1 | grep . || echo -)" '
+            '"$(getent group "$2" | cut -d: -f1 | grep . || echo -)"; fi; '
+            "if id postgres >/dev/null 2>&1; then echo host $(id -u postgres) $(id -g postgres);"
+            " echo groups $(id -nG postgres); fi; true"
+        )
+
+    @staticmethod
+    def default():  # no output: no image, no host user (a fresh host, or --dry before docker)
+        return parse_ids([])
+
+    def process(self, output):
+        return parse_ids(output)

@@ -42,12 +42,29 @@ class Runtime(ABC):
         """Directory on the host holding postgresql.conf and pg_hba.conf."""
 
     @property
+    def server_config_dir(self) -> str:
+        """The config directory as PostgreSQL sees it."""
+        return self.config_dir
+
+    @property
     def conf_path(self) -> str:
         return f"{self.config_dir}/postgresql.conf"
+
+    def tls_path(self, name: str) -> str:
+        """Where a TLS file (tls.CERT_NAME, tls.KEY_NAME) is, on the host."""
+        return f"{self.config_dir}/{name}"
+
+    def server_tls_path(self, name: str) -> str:
+        """Where PostgreSQL reads it (ssl_cert_file, ssl_key_file)."""
+        return f"{self.server_config_dir}/{name}"
 
     @property
     def hba_path(self) -> str:
         return f"{self.config_dir}/pg_hba.conf"
+
+    @property
+    def ident_path(self) -> str:
+        return f"{self.config_dir}/pg_ident.conf"
 
     @property
     @abstractmethod
@@ -61,9 +78,9 @@ class Runtime(ABC):
 
     @property
     def config_owner(self) -> str:
-        """chown argument for config files: postgres and its login group (on a docker host
-        that group may have another name: it has the image's gid)."""
-        return "postgres:"
+        """Owner and group of the config directory and files: postgres (on a docker host, the
+        user and group the deploy made with the image's ids)."""
+        return "postgres:postgres"
 
     @abstractmethod
     def locations(self) -> dict[str, str]:
@@ -85,9 +102,13 @@ class Runtime(ABC):
         """Networks the application role may connect from, as PostgreSQL sees them."""
         return self.settings["app_networks"]
 
+    # where the server's log goes: a directory of files on the host, or None (the runtime's
+    # log driver keeps it)
+    log_dir: str | None = None
+
     def record(self) -> dict:
         """What checks need to know about this runtime (written to plan.json)."""
-        return {"runtime": self.name, "packages": self.packages()}
+        return {"runtime": self.name, "packages": self.packages(), "log_dir": self.log_dir}
 
     @property
     @abstractmethod

@@ -17,7 +17,7 @@ import yaml
 from pyinfra.operations import files, systemd
 
 from ..operations import packages_installed
-from ..planner.container import shm_size
+from ..planner.container import pids_limit, shm_size
 from . import docker_ops
 from .base import SOCKET_DIR, Runtime, initdb_args
 
@@ -59,6 +59,10 @@ class DockerRuntime(Runtime):
         return "/etc/tsdb-deploy/postgres"
 
     @property
+    def server_config_dir(self) -> str:
+        return CONTAINER_CONFIG_DIR
+
+    @property
     def data_directory(self) -> str:
         return PGDATA
 
@@ -76,7 +80,7 @@ class DockerRuntime(Runtime):
         return {
             "data_directory": PGDATA,
             "hba_file": f"{CONTAINER_CONFIG_DIR}/pg_hba.conf",
-            "ident_file": f"{PGDATA}/pg_ident.conf",
+            "ident_file": f"{CONTAINER_CONFIG_DIR}/pg_ident.conf",
             "unix_socket_directories": SOCKET_DIR,
             "cluster_name": PROJECT,
             "timezone": "UTC",
@@ -92,17 +96,31 @@ class DockerRuntime(Runtime):
         return "*" if self.bridge else self.settings["listen_addresses"]
 
     @property
-    def gateway(self) -> str:
-        return str(next(ipaddress.ip_network(self.subnet).hosts()))
-
-    @property
     def subnet(self) -> str:
         return self.settings["docker_subnet"]
 
+    @property
+    def gateway(self) -> str:
+        return str(next(ipaddress.ip_network(self.subnet).hosts()))
+
     def hba_networks(self) -> list[str]:
+        """app_networks as the container sees them. Remote clients keep their addresses
+        (Docker forwards a published port by DNAT), but clients on the host reach a port
+        published on loopback through docker-proxy, so they arrive from the bridge's gateway.
+        The gateway stands for "clients on this host" only when that is all it can carry:
+        app_networks holds a loopback network and the port is published on loopback alone
+        (published elsewhere too, the proxy could carry remote clients as well, e.g. over
+        IPv6 or with Docker's iptables off)."""
         networks = list(self.settings["app_networks"])
-        if self.bridge:
-            networks.append(f"{self.gateway}/32")  # clients on the host, via docker-proxy
+        local_only = all(
+            ipaddress.ip_address(a).is_loopback for a in self.settings["publish_addresses"]
+        )
+        if (
+            self.bridge
+            and local_only
+            and any(ipaddress.ip_network(n).is_loopback for n in networks)
+        ):
+            networks.append(f"{self.gateway}/32")
         return networks
 
     def record(self) -> dict:
@@ -163,6 +181,19 @@ class DockerRuntime(Runtime):
     @property
     def pgbackrest_log_path(self) -> str:
         return f"{self.settings['pgbackrest_repo_path']}/log"
+
+    def postgres_owned_paths(self) -> list[str]:
+        """Host paths whose files belong to postgres: they follow its ids if those change."""
+        volume = self.settings["data_volume"]
+        paths = [
+            volume if self.volume_is_path else f"/var/lib/docker/volumes/{volume}/_data",
+            self.config_dir,
+            self.settings["BACKUP_DIR"],
+        ]
+        if self.settings["pitr"]:
+            repos = [self.settings["pgbackrest_repo_path"], self.settings["pgbackrest_repo2_path"]]
+            paths += [self.pgbackrest_log_path, *filter(None, repos)]
+        return paths
 
     def pgbackrest_mounts(self) -> list[dict]:
         """The config (read-only) and the repositories, at the same paths as on the host."""
@@ -239,7 +270,12 @@ class DockerRuntime(Runtime):
             timescaledb=self.timescaledb_version,
             tools=self.image_tools(),
         )
-        docker_ops.host_postgres_user(name="Host user postgres (the image's ids)", image=self.image)
+        docker_ops.host_postgres_user(
+            name="Host user postgres (the image's ids)",
+            image=self.image,
+            container=self.container,
+            owned=self.postgres_owned_paths(),
+        )
         docker_ops.data_directory(
             name="Data directory initialised",
             image=self.image,
@@ -252,7 +288,9 @@ class DockerRuntime(Runtime):
                 "--username=postgres",
             ],  # fmt: skip
         )
-        files.directory(name="Config directory", path=self.config_dir, mode="755")
+        files.directory(name="Config directory (postgres only: dev-sec postgres-10)",
+                        path=self.config_dir, user="postgres", group="postgres",
+                        mode="700")  # fmt: skip
 
     def compose_project(self, plan) -> dict:
         """The compose project, as data (rendered with PyYAML)."""
@@ -272,7 +310,15 @@ class DockerRuntime(Runtime):
             "mem_limit": memory,
             "memswap_limit": memory,  # no swap: a swapping database is a down database
             "cpus": plan.hardware.cpus,
-            "tmpfs": [f"{SOCKET_DIR}:mode=1777"],
+            # Least privilege: PostgreSQL runs as postgres from the start and needs no
+            # capability; it can gain none (no setuid), fork only so far, and write only to
+            # its data volume, the socket directory and /tmp (dev-sec/CIS Docker 5.3, 5.25,
+            # 5.28, 5.12).
+            "cap_drop": ["ALL"],
+            "security_opt": ["no-new-privileges:true"],
+            "pids_limit": pids_limit(plan),
+            "read_only": True,
+            "tmpfs": [f"{SOCKET_DIR}:mode=1777", "/tmp:mode=1777"],
             "volumes": [
                 {"type": "bind", "source": self.settings["data_volume"], "target": VOLUME_MOUNT}
                 if self.volume_is_path

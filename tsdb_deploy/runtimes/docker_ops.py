@@ -15,10 +15,10 @@ from pyinfra import host, logger
 from pyinfra.api import FileUploadCommand, operation
 from pyinfra.api.exceptions import OperationError
 from pyinfra.facts.files import File, Sha256File
-from pyinfra.facts.server import Command
 from pyinfra.operations import files
 
-from ..facts import DockerContainer, DockerImageContents, DockerImageId
+from .. import formats
+from ..facts import DockerContainer, DockerImageContents, DockerImageId, PostgresIds
 
 # daemon.json unless the inventory's docker_daemon replaces a key: bounded logs, and
 # live-restore so restarting dockerd (e.g. for this file) does not stop the database.
@@ -39,7 +39,12 @@ def upstream_repository(url: str, distro: str, codename: str) -> None:
     files.download(name="Docker signing key", src=f"{base}/gpg", dest=KEYRING, mode="644")
     files.put(
         name="Docker apt repository",
-        src=StringIO(f"deb [signed-by={KEYRING}] {base} {codename} stable\n"),
+        src=StringIO(
+            formats.apt_source_line(
+                options={"signed-by": KEYRING}, uri=base, suite=codename, components=["stable"]
+            )
+            + "\n"
+        ),
         dest="/etc/apt/sources.list.d/docker.list",
         mode="644",
     )
@@ -50,7 +55,7 @@ def _sha256(text: str) -> str:
 
 
 def dropin_text(environment: dict) -> str:
-    lines = [f'Environment="{k}={v}"' for k, v in sorted(environment.items())]
+    lines = formats.systemd_environment(environment)
     return "# written by tsdb-deploy\n[Service]\n" + "".join(line + "\n" for line in lines)
 
 
@@ -80,7 +85,10 @@ def archive_image_id(path: str) -> str:
     except (OSError, KeyError, tarfile.TarError, json.JSONDecodeError) as exc:
         raise OperationError(f"{path} is not a `docker save` archive: {exc}") from None
     config = manifest[0]["Config"]  # "<hex>.json" (legacy) or "blobs/sha256/<hex>" (OCI)
-    return "sha256:" + Path(config).name.removesuffix(".json")
+    digest = Path(config).name.removesuffix(".json")
+    if not re.fullmatch(r"[0-9a-f]{64}", digest):
+        raise OperationError(f"{path}: its manifest names no image digest ({config!r})")
+    return "sha256:" + digest
 
 
 CONTROL_FILE = re.compile(
@@ -134,14 +142,16 @@ def image(ref: str, archive: str | None, timescaledb: str, tools: dict[str, str]
         if present == wanted:
             host.noop(f"{ref} is present ({wanted[:19]})")
             return
-        remote = f"{IMAGE_UPLOAD_DIR}/{Path(archive).name}"
+        # named by the image it holds: the inventory's file name never reaches the shell
+        remote = f"{IMAGE_UPLOAD_DIR}/{wanted.removeprefix('sha256:')[:32]}.tar"
         yield f"mkdir -p {IMAGE_UPLOAD_DIR}"
         yield FileUploadCommand(archive, remote)
         check = f"docker image inspect --format '{{{{.Id}}}}' {shlex.quote(ref)}"
+        missing = shlex.quote(f"the archive {Path(archive).name} does not hold {ref} ({wanted})")
         yield (
             f"docker load --quiet -i {remote}; rc=$?; rm -f {remote}; [ $rc = 0 ] || exit $rc; "
-            f'[ "$({check} 2>/dev/null)" = {wanted} ] || '
-            f"{{ echo 'the archive {archive} does not hold {ref} ({wanted})' >&2; exit 1; }}"
+            f'[ "$({check} 2>/dev/null)" = {shlex.quote(wanted)} ] || '
+            f"{{ echo {missing} >&2; exit 1; }}"
         )
     elif present:
         host.noop(f"{ref} is present")
@@ -202,8 +212,70 @@ def compose_service(
     yield wait_ready
 
 
+def align_postgres_ids_script(image: str, container: str, owned: list[str]) -> str:
+    """Shell (as root): give the host user postgres the image's uid and gid.
+
+    Creates the user if missing. A host user or group that already holds one of those ids is
+    an error naming both (sharing a gid with, say, docker would give PostgreSQL that group's
+    rights). A host user postgres with other ids, from an earlier image, is moved: the
+    container is stopped (the one restart; compose starts it again on the new image), the
+    user and group take the new ids, and the files under `owned` follow them.
+    """
+    q = shlex.quote
+    paths = " ".join(q(p) for p in owned)
+    container_q = q(container)
+    return "\n".join(
+        [
+            "set -eu",
+            f"ids=$(docker run --rm --entrypoint sh {q(image)} -c "
+            "'u=$(id -u postgres) && g=$(id -g postgres) && echo \"$u $g\"')",
+            "set -- $ids",
+            "uid=${1:-}; gid=${2:-}",
+            'case "$uid:$gid" in *[!0-9:]*|:*|*:) echo "the image has no user postgres with'
+            " numeric ids (got '$ids')\" >&2; exit 1;; esac",
+            'user=$(getent passwd "$uid" | cut -d: -f1)',
+            'group=$(getent group "$gid" | cut -d: -f1)',
+            '[ -z "$user" ] || [ "$user" = postgres ] || { echo "the image runs PostgreSQL as uid'
+            " $uid, which is the host's user $user: use an image with other ids, or free that uid\""
+            " >&2; exit 1; }",
+            '[ -z "$group" ] || [ "$group" = postgres ] || { echo "the image runs PostgreSQL as gid'
+            " $gid, which is the host's group $group: the host user postgres would share its files"
+            ' and rights; use an image with other ids, or free that gid" >&2; exit 1; }',
+            "if ! id postgres >/dev/null 2>&1; then",
+            '  [ -n "$group" ] || groupadd --system --gid "$gid" postgres',
+            '  exec useradd --system --uid "$uid" --gid "$gid" --home-dir /var/lib/postgresql'
+            " --no-create-home --shell /usr/sbin/nologin postgres",
+            "fi",
+            "old_uid=$(id -u postgres); old_gid=$(id -g postgres)",
+            '[ "$old_uid:$old_gid" != "$uid:$gid" ] || exit 0',
+            "echo \"host user postgres: uid/gid $old_uid/$old_gid -> $uid/$gid (the image's);"
+            f' stopping {container} to move its files"',
+            # whatever fails from here on, the database is started again as it was
+            f"trap 'docker start {container_q} >/dev/null 2>&1 || true' EXIT",
+            f"docker stop {container_q} >/dev/null 2>&1 || true",
+            # nothing may still run as the old ids (a backup from cron): usermod would refuse
+            # halfway, after the group moved
+            'busy=$(for d in /proc/[0-9]*; do [ "$(stat -c %u "$d" 2>/dev/null)" = "$old_uid" ]'
+            ' && echo "${d#/proc/}"; done || true)',
+            '[ -z "$busy" ] || { echo "processes of postgres still run (pids $(echo $busy)):'
+            ' the ids were not changed; deploy again when they have ended" >&2; exit 1; }',
+            # the files first, the accounts last: a run cut short anywhere is finished by the
+            # next, which still finds the old ids on the account
+            f"for path in {paths}; do",
+            '  [ -e "$path" ] || continue',
+            '  chown -R --from="$old_uid" "$uid" "$path"',
+            '  chown -R --from=":$old_gid" ":$gid" "$path"',
+            "done",
+            'if getent group postgres >/dev/null; then groupmod --gid "$gid" postgres;'
+            ' else groupadd --system --gid "$gid" postgres; fi',
+            'usermod --uid "$uid" --gid "$gid" postgres',
+            "trap - EXIT",  # compose starts it on the new image
+        ]
+    )
+
+
 @operation(is_idempotent=True)
-def host_postgres_user(image: str):
+def host_postgres_user(image: str, container: str, owned: list[str]):
     """A host user `postgres` with the image's postgres uid and gid, in the docker group.
 
     With the same ids, files the container's PostgreSQL reads or writes (config, the
@@ -211,20 +283,17 @@ def host_postgres_user(image: str):
     `postgres` on both sides. The docker group lets the backup jobs reach the container
     (it is root-equivalent on the host, as running `docker exec` is).
     """
-    entry = host.get_fact(Command, command="getent passwd postgres; id -nG postgres || true")
-    lines = (entry or "").splitlines()
-    if lines and lines[0].startswith("postgres:") and "docker" in lines[-1].split():
-        host.noop("host user postgres exists, in the docker group")
+    ids = host.get_fact(PostgresIds, image=image)
+    own = ids.holders == ("postgres", "postgres")  # no other account holds the image's ids
+    if ids.host == ids.image and ids.image is not None and ids.in_docker_group and own:
+        host.noop(f"host user postgres has the image's ids {ids.image[0]}/{ids.image[1]}, "
+                  "in the docker group")  # fmt: skip
         return
-    ids = f"docker run --rm --entrypoint id {shlex.quote(image)}"
-    yield (
-        f"uid=$({ids} -u postgres) && gid=$({ids} -g postgres) || exit 1; "
-        "if id postgres >/dev/null 2>&1; then "
-        '[ "$(id -u postgres)" = "$uid" ] || { echo "host user postgres has uid '
-        "$(id -u postgres) but the image runs PostgreSQL as uid $uid: files would not be "
-        'shared; align them" >&2; exit 1; }; '
-        'else getent group "$gid" >/dev/null || groupadd --system --gid "$gid" postgres; '
-        'useradd --system --uid "$uid" --gid "$gid" --home-dir /var/lib/postgresql '
-        "--no-create-home --shell /usr/sbin/nologin postgres; fi"
-    )
+    if ids.host and ids.image and ids.host != ids.image:
+        host.log(
+            f"host user postgres has uid/gid {ids.host[0]}/{ids.host[1]}, the image "
+            f"{ids.image[0]}/{ids.image[1]}: moving it and its files (stops {container} once)",
+            logger.warning,
+        )
+    yield align_postgres_ids_script(image, container, owned)
     yield "usermod -aG docker postgres"

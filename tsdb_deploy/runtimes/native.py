@@ -18,6 +18,7 @@ DISTRO_PACKAGES = {("debian", 13): 17}
 
 class NativeRuntime(Runtime):
     name = "native"
+    log_dir = "/var/log/postgresql"  # pg_ctlcluster: postgresql-<version>-main.log
 
     @property
     def cluster(self) -> str:
