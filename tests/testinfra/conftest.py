@@ -62,6 +62,56 @@ class Deployed:
         return cmd.stdout.strip()
 
 
+# dev-sec postgres-baseline controls (test_baseline.py) ported with an adaptation, or that
+# cannot apply, and why: printed at the end of every run.
+BASELINE_NOT_APPLIED = {
+    "postgres-06 (a password for each role)": (
+        "two login roles have none, by design: postgres and the owner role (TimescaleDB's jobs "
+        "need a login role), whose only rules are local peer (the owner's only for the OS user "
+        "postgres, through a map). Checked instead: a role without a password has no rule "
+        "but local peer"
+    ),
+    "postgres-10 (postgresql.conf readable by the group)": (
+        "stricter: the config directory is 0700 (postgres:postgres) and the files the deploy "
+        "writes in it 0600"
+    ),
+    "postgres-12 (ssl_ciphers = 'ALL:!ADH:!LOW:!EXP:!MD5:@STRENGTH')": (
+        "stronger list (HIGH only, no anonymous, NULL, MD5, RC4 or 3DES suites); checked as "
+        "the control means it: OpenSSL expands the setting to no ADH, LOW, EXP or MD5 suite"
+    ),
+    "postgres-16 (logging_collector = on, log_directory)": (
+        "the server logs to stderr, which pg_ctlcluster (native: /var/log/postgresql, rotated "
+        "by logrotate) or Docker's log driver (json-file, 5 x 50 MB) keeps; a collector would "
+        "only move the same lines"
+    ),
+    "postgres-16 (log_duration = on)": (
+        "a line per statement on an ingest host; statements slower than "
+        "log_min_duration_statement are logged with their duration instead"
+    ),
+    "postgres-16 (log_hostname = on)": (
+        "a reverse DNS lookup delays every connection; the client address is in every line"
+    ),
+    "postgres-16 (log_line_prefix = '%t %u %d %h')": (
+        "a superset: time (ms), pid, user, database, application and client"
+    ),
+    "postgres-17 (no PUBLIC table grants)": (
+        "checked in the deployment's schemas; TimescaleDB's catalog and information views "
+        "grant SELECT to PUBLIC by design, so every role can read its own jobs and chunks"
+    ),
+    "postgres-18 (no grant option but postgres's)": (
+        "an object's owner holds its grant option by definition; checked: no other role"
+    ),
+    "postgres-19 (no SECURITY DEFINER function)": (
+        "checked for the deployment's functions; TimescaleDB ships some of its own"
+    ),
+    "postgres-20 (log directory 0700, postgres)": (
+        "native: Debian's postgresql-common owns /var/log/postgresql (root:postgres 1775, "
+        "reset at each upgrade); checked: the log files are the database user's and no one "
+        "else's to read. Docker: the log driver's files are root's"
+    ),
+}
+
+
 JOB_REPORTS: dict[str, list[str]] = {}
 
 
@@ -72,6 +122,9 @@ def job_report(host) -> list[str]:
 
 
 def pytest_terminal_summary(terminalreporter):
+    terminalreporter.section("baseline controls adapted or not applicable, and why")
+    for control, why in BASELINE_NOT_APPLIED.items():
+        terminalreporter.line(f"{control}: {why}")
     for host, lines in JOB_REPORTS.items():
         if lines:
             terminalreporter.section(f"TimescaleDB jobs on {host}, last runs")
