@@ -64,6 +64,7 @@ BEGIN
         UNION ALL
         SELECT format('type %s', t.oid::regtype) FROM pg_type t
         WHERE t.typowner = app AND t.typtype IN ('b', 'd', 'e', 'r', 'm')
+          AND t.typcategory <> 'A'  -- not the array type every table gets
         UNION ALL
         SELECT format('cast %s', c.oid) FROM pg_cast c JOIN pg_proc p ON p.oid = c.castfunc
         WHERE p.proowner = app
