@@ -18,7 +18,6 @@ from tsdb_deploy.facts import (
     FailingJobs,
     parse_database_state,
     parse_disk,
-    parse_hashes,
     parse_live_server,
     parse_resources,
     parse_states,
@@ -153,12 +152,6 @@ def test_failing_jobs_are_diagnosed():
     assert all(known_issues.diagnose(error) for _, _, error in failing)
     assert "PostgreSQL 17.12" in known_issues.diagnose(failing[0][2])
     assert known_issues.diagnose("could not serialize access") is None
-
-
-def test_file_hashes_name_missing_files():
-    digest = "023b15440b3652783f7c269cf54704fd7c4b94613544439c28db4fdcc61d40c5"
-    found = parse_hashes([f"/etc/hostname\x1f{digest}", "/nope\x1f"])
-    assert found == {"/etc/hostname": digest, "/nope": None}
 
 
 def test_file_states_run_and_parse(tmp_path):

@@ -22,12 +22,10 @@ from .host import (
     Disk,
     DiskFacts,
     EffectiveResources,
-    FileHashes,
     FileState,
     FileStates,
     Resources,
     parse_disk,
-    parse_hashes,
     parse_resources,
     parse_states,
 )
@@ -58,11 +56,11 @@ from .postgres import (
 __all__ = [
     "AptRepositoryProbe", "BackrestStanza", "ContainerState", "DatabaseState", "Disk", "DiskFacts",
     "DockerContainer", "DockerImageContents", "DockerImageId", "EffectiveResources", "FailingJobs",
-    "FileHashes", "FileState", "FileStates", "HypertableDimensions", "Ids", "ImageContents",
+    "FileState", "FileStates", "HypertableDimensions", "Ids", "ImageContents",
     "LiveServer", "LiveSetting", "MigrationLedger", "NOT_RUNNING", "PgbackrestInfo",
     "PostgresDatabase", "PostgresIds", "PostgresServer", "RepositoryProbe", "Resources",
     "TableIndexes", "TimescaledbState", "TimescaledbVersions", "parse_backrest_info",
-    "parse_container", "parse_database_state", "parse_dimensions", "parse_disk", "parse_hashes",
+    "parse_container", "parse_database_state", "parse_dimensions", "parse_disk",
     "parse_ids", "parse_image_contents", "parse_ledger", "parse_live_server", "parse_probe",
     "parse_resources", "parse_states", "parse_table_indexes", "parse_timescaledb_state"
 ]  # fmt: skip

@@ -239,30 +239,6 @@ done
         return parse_disk(list(output))
 
 
-def parse_hashes(lines: list[str]) -> dict[str, str | None]:
-    hashes = {}
-    for line in lines:
-        path, _, digest = line.partition("\x1f")
-        hashes[path] = digest.strip() or None
-    return hashes
-
-
-class FileHashes(FactBase):
-    """sha256 of each of `paths`, in one command; None for a path that is not a readable file."""
-
-    shell_executable = "bash"
-
-    def command(self, paths: list[str]) -> str:
-        quoted = " ".join(map(shlex.quote, paths))
-        return (
-            f'for p in {quoted}; do d=$( [ -f "$p" ] && sha256sum < "$p" 2>/dev/null); '
-            'printf \'%s\\x1f%s\\n\' "$p" "${d%% *}"; done'
-        )
-
-    def process(self, output):
-        return parse_hashes(list(output))
-
-
 @dataclass(frozen=True)
 class FileState:
     """A path's owner, group, permission bits and (for a regular file) content hash."""

@@ -11,7 +11,7 @@ from pyinfra.facts.deb import DebPackages
 from pyinfra.operations import apt
 
 from ..apt import AptError, AptSource, check_no_downgrade, choose_versions, pending
-from ..facts import AptRepositoryProbe, FileHashes
+from ..facts import AptRepositoryProbe, FileStates
 from ._common import sha256
 
 APT_INSTALL = (
@@ -85,6 +85,7 @@ def upstream_pending(host, sources, files, packages, pinned):
     """(installed packages, sha256 of the files and keyrings, what the install still has to
     do), read from the host's facts in two commands."""
     installed = host.get_fact(DebPackages) or {}
-    current = host.get_fact(FileHashes, paths=[*files, *(s.keyring for s in sources)])
+    states = host.get_fact(FileStates, paths=[*files, *(s.keyring for s in sources)])
+    current = {path: state.sha256 if state else None for path, state in states.items()}
     wanted = {path: sha256(text) for path, text in files.items()}
     return installed, current, pending(installed, current, wanted, sources, packages, pinned)
