@@ -28,6 +28,7 @@ def project_variables(spec: workload.Spec, shared_buffers: int) -> dict[str, str
     policies = {name: SETTINGS[name].default for name in WHOLE_CHUNK_POLICIES}
     return {
         "app_user": APP_USER,
+        "owner_role": SETTINGS["owner_role"].default,
         "readonly_role": READONLY_ROLE,
         "chunk_interval": chunk_interval(
             spec.events_per_day, shared_buffers=shared_buffers, policies=policies

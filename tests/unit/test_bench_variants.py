@@ -7,6 +7,8 @@ from lab.bench.host import BenchError
 from tsdb_deploy.planner import Hardware
 from tsdb_deploy.units import GIB
 
+from .test_sql_files import FILES, _text, _variables
+
 HW = Hardware(memory_bytes=8 * GIB, cpus=2, storage="ssd", data_disk_bytes=250 * GIB)
 
 
@@ -99,6 +101,13 @@ def test_project_variables_size_the_chunk_for_the_workload():
     # 100M events over 180 days x 480 B of index: ~266 MB per day, 4 days fit in 1 GiB.
     big = schemas.project_variables(workload.spec_for(100_000_000, 10), 1 * GIB)
     assert big["chunk_interval"] == "3 days"
+
+
+def test_project_variables_give_every_variable_the_migrations_use():
+    """The bench applies sql/ itself: a variable a new migration uses must be passed too."""
+    used = set().union(*(_variables(_text(path)) for path in FILES))
+    given = schemas.project_variables(workload.spec_for(1_000_000, 10), 2 * GIB)
+    assert used - set(given) == set()
 
 
 def test_explain_collects_every_index_a_plan_scans():
