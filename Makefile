@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: sandbox sandbox-down test unit lint venv molecule bench prerequisites
+.PHONY: sandbox sandbox-down test unit lint venv molecule bench prerequisites docs
 
 prerequisites:
 	PYTHON=$(PYTHON) lab/prerequisites.sh
@@ -39,6 +39,10 @@ unit: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+## docs/settings.md from the settings table (a unit test fails while it is stale).
+docs: $(STAMP)
+	$(BIN)/python -m tsdb_deploy.settings_reference > docs/settings.md
 
 ## The benchmark (a benchmark, not a test): variants A-D, ingest, queries, physical limits,
 ## deploy time; results, report and charts in bench/results/. ARGS="--events 1000000" etc.

@@ -1,5 +1,4 @@
 # Staging mirrors production on smaller hosts; rebuilt from this repository.
-package_source = "upstream"
 listen_addresses = "*"
 app_networks = ["10.30.0.0/16"]
 tls_cert_file = "~/.tsdb-deploy/tls/staging/{host}.crt"

@@ -88,6 +88,10 @@ def docker_host_data(
     shipped as an archive (no registry is reachable here), with the container's limits."""
     tag, path = archive(version)
     return {
+        "docker_source": "distro",  # Debian's docker.io: Docker's own repository is unreachable
+        # Test hosts are containers whose /proc/sys is read-only: Docker's bridge networking
+        # needs this documented switch there (a real host does not).
+        "docker_daemon_environment": {"DOCKER_ALLOW_IPV6_ON_IPV4_INTERFACE": "1"},
         "timescaledb_version": version,
         "timescaledb_image": tag,
         "timescaledb_image_archive": str(path),

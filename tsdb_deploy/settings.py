@@ -72,6 +72,9 @@ class Setting:
     min: float | None = None
     max: float | None = None
     optional: bool = False  # None allowed: "detect" or "not set"
+    # where it applies: all hosts; native or docker runtime only; pitr only with pitr on;
+    # backups (every host: logical backups are always installed)
+    group: str = "all"
 
     def check(self, value: Any) -> Any:
         if value is None and (self.optional or self.default is None):
@@ -274,24 +277,28 @@ _TABLE = [
         "upstream: PGDG + Timescale's apt repositories (TimescaleDB Community build); "
         "distro: the distribution's packages (Debian 13: Apache-only TimescaleDB)",
         choices=("upstream", "distro"),
+        group="native",
     ),
     Setting(
         "pgdg_apt_url",
         "url",
         "https://apt.postgresql.org/pub/repos/apt",
         "PGDG apt repository (or a mirror of it): deb <url> <codename>-pgdg main",
+        group="native",
     ),
     Setting(
         "pgdg_key_url",
         "url",
         "https://www.postgresql.org/media/keys/ACCC4CF8.asc",
         "the key PGDG's repository (or the mirror) is signed with",
+        group="native",
     ),
     Setting(
         "timescale_apt_url",
         "url",
         "https://packagecloud.io/timescale/timescaledb",
         "Timescale apt repository (or a mirror): deb <url>/<distro>/ <codename> main",
+        group="native",
     ),
     Setting(
         "timescale_key_url",
@@ -299,6 +306,7 @@ _TABLE = [
         None,
         "the key Timescale's repository (or the mirror) is signed with; None: "
         "<timescale_apt_url>/gpgkey, where Timescale publishes it",
+        group="native",
     ),
     Setting(
         "timescaledb_version",
@@ -459,16 +467,29 @@ _TABLE = [
         "drop events older than this; chunks span at most a third of it",
     ),
     # --- backups (the documents' names) and point-in-time recovery ----------------------
-    Setting("BACKUP_DIR", "path", "/var/backups/tsdb", "logical backups (pg_dump), per tier"),
-    Setting("MAX_HOURLY_BACKUPS", "int", 24, "hourly backups kept", min=1, max=10000),
-    Setting("MAX_DAILY_BACKUPS", "int", 7, "daily backups kept", min=1, max=10000),
-    Setting("MAX_WEEKLY_BACKUPS", "int", 4, "weekly backups kept", min=1, max=10000),
-    Setting("MAX_MONTHLY_BACKUPS", "int", 12, "monthly backups kept", min=1, max=10000),
+    Setting(
+        "BACKUP_DIR",
+        "path",
+        "/var/backups/tsdb",
+        "logical backups (pg_dump), per tier",
+        group="backups",
+    ),
+    Setting(
+        "MAX_HOURLY_BACKUPS", "int", 24, "hourly backups kept", min=1, max=10000, group="backups"
+    ),
+    Setting("MAX_DAILY_BACKUPS", "int", 7, "daily backups kept", min=1, max=10000, group="backups"),
+    Setting(
+        "MAX_WEEKLY_BACKUPS", "int", 4, "weekly backups kept", min=1, max=10000, group="backups"
+    ),
+    Setting(
+        "MAX_MONTHLY_BACKUPS", "int", 12, "monthly backups kept", min=1, max=10000, group="backups"
+    ),
     Setting(
         "BACKUP_COMPRESSION",
         "compression",
         None,
         "pg_dump --compress spec; None: zstd:3 (PostgreSQL 16+), 6 (gzip) on 15",
+        group="backups",
     ),
     Setting("pitr", "bool", True, "WAL archiving with pgBackRest for point-in-time recovery"),
     Setting(
@@ -478,9 +499,14 @@ _TABLE = [
         "seconds: WAL is archived at least this often (the RPO bound)",
         min=1,
         max=86400,
+        group="pitr",
     ),
     Setting(
-        "pgbackrest_repo_path", "path", "/var/lib/pgbackrest", "pgBackRest's repository on the host"
+        "pgbackrest_repo_path",
+        "path",
+        "/var/lib/pgbackrest",
+        "pgBackRest's repository on the host",
+        group="pitr",
     ),
     Setting(
         "pgbackrest_retention_full",
@@ -489,12 +515,14 @@ _TABLE = [
         "full backups pgBackRest keeps (with their WAL)",
         min=1,
         max=100,
+        group="pitr",
     ),
     Setting(
         "pgbackrest_repo2_path",
         "path",
         None,
         "a second repository (e.g. another disk or an NFS mount); None: none",
+        group="pitr",
     ),
     # --- the docker runtime -----------------------------------------------------------
     Setting(
@@ -504,12 +532,14 @@ _TABLE = [
         "upstream: Docker's apt repository (docker-ce + compose plugin); distro: the "
         "distribution's docker.io + docker-compose",
         choices=("upstream", "distro"),
+        group="docker",
     ),
     Setting(
         "docker_apt_url",
         "url",
         "https://download.docker.com/linux",
         "Docker's apt repository (or a mirror); /<distro> is appended",
+        group="docker",
     ),
     Setting(
         "docker_daemon",
@@ -517,6 +547,7 @@ _TABLE = [
         {},
         "daemon.json keys that replace the defaults' (runtimes/docker_ops.py DAEMON_DEFAULTS: "
         "bounded json-file logs, live-restore)",
+        group="docker",
     ),
     Setting(
         "docker_daemon_environment",
@@ -524,6 +555,7 @@ _TABLE = [
         {},
         "environment for dockerd (a systemd drop-in), e.g. "
         "DOCKER_ALLOW_IPV6_ON_IPV4_INTERFACE=1 where /proc/sys is read-only",
+        group="docker",
     ),
     Setting(
         "timescaledb_image",
@@ -531,6 +563,7 @@ _TABLE = [
         None,
         "the TimescaleDB image, pinned by tag or digest; it must ship timescaledb_version. "
         "None: timescale/timescaledb:<timescaledb_version>-pg<pg_version>",
+        group="docker",
     ),
     Setting(
         "timescaledb_image_archive",
@@ -538,8 +571,11 @@ _TABLE = [
         None,
         "a `docker save` archive on the machine running pyinfra, uploaded and loaded "
         "instead of pulling (air-gapped hosts)",
+        group="docker",
     ),
-    Setting("container_name", "identifier", "tsdb_timescaledb", "the database container"),
+    Setting(
+        "container_name", "identifier", "tsdb_timescaledb", "the database container", group="docker"
+    ),
     Setting(
         "container_memory",
         "size",
@@ -547,6 +583,7 @@ _TABLE = [
         "memory limit of the container; None: the host's effective memory",
         min=256 * 1024**2,
         max=16 * 1024**4,
+        group="docker",
     ),
     Setting(
         "container_cpus",
@@ -555,12 +592,14 @@ _TABLE = [
         "CPU limit of the container; None: the host's effective CPUs",
         min=0.1,
         max=4096,
+        group="docker",
     ),
     Setting(
         "data_volume",
         "volume",
         "tsdb_pgdata",
         "the data directory: a named docker volume, or an absolute host path",
+        group="docker",
     ),
     Setting(
         "docker_network",
@@ -569,6 +608,7 @@ _TABLE = [
         "bridge: the port is published on publish_addresses only; host: PostgreSQL "
         "listens on the host's interfaces (listen_addresses)",
         choices=("bridge", "host"),
+        group="docker",
     ),
     Setting(
         "docker_subnet",
@@ -577,12 +617,14 @@ _TABLE = [
         "the database container's bridge network. Clients on the host reach the published "
         "port through its gateway address, which pg_hba allows only when app_networks holds "
         "a loopback network (the host's own clients)",
+        group="docker",
     ),
     Setting(
         "publish_addresses",
         "addresses",
         ["127.0.0.1"],
         "host addresses the port is published on (bridge network)",
+        group="docker",
     ),
     Setting(
         "stop_grace_period",
@@ -591,6 +633,7 @@ _TABLE = [
         "seconds docker waits for a clean shutdown before killing PostgreSQL",
         min=10,
         max=3600,
+        group="docker",
     ),
     Setting(
         "postgres_overrides",
@@ -601,6 +644,23 @@ _TABLE = [
 ]
 
 SETTINGS: dict[str, Setting] = {s.name: s for s in _TABLE}
+GROUPS = ("all", "native", "docker", "pitr", "backups")
+
+
+def _misplaced(data: dict[str, Any], resolved: dict[str, Any]) -> list[str]:
+    """Keys the host's data sets where their group does not apply: each would be ignored."""
+    runtime, pitr = resolved.get("runtime"), resolved.get("pitr")
+    errors = []
+    for name in data:
+        group = SETTINGS[name].group if name in SETTINGS else "all"
+        if group in ("native", "docker") and runtime in ("native", "docker") and group != runtime:
+            errors.append(
+                f"{name}: applies to {group} hosts only, and this host's runtime is {runtime} "
+                "(it would be ignored; set it in that group's data)"
+            )
+        elif group == "pitr" and pitr is False:
+            errors.append(f"{name}: applies only with pitr, which is off on this host")
+    return errors
 
 
 def resolve(data: dict[str, Any], host: str = "host") -> dict[str, Any]:
@@ -627,6 +687,7 @@ def resolve(data: dict[str, Any], host: str = "host") -> dict[str, Any]:
         )
         if close:
             errors.append(f"{key}: unknown setting; did you mean {lower[close[0]]}?")
+    errors += _misplaced(data, resolved)
     roles = [resolved.get(name) for name in ("app_user", "owner_role", "readonly_role")]
     if not errors and len(set(roles)) < len(roles):
         errors.append(

@@ -21,6 +21,9 @@ import pytest
 from lab import mirror, testhosts
 from lab.vendor import VendorError
 from tsdb_deploy import secrets
+from tsdb_deploy.settings import SETTINGS
+
+RUNTIMES = {"native", "docker"}
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD_FILE = ".sandbox/secrets/app_password"
@@ -62,8 +65,11 @@ class Target:
         """Run deploy.py with this host's base data updated by `data`; the inventory file is
         named like the sandbox's so group_data/sandbox.py applies."""
         inventory = self.workdir / "sandbox.py"
-        host_data = {**self.base, **(data or {})}
         group = group or self.group
+        # deployed as the other runtime: the base data of this one's group stays behind
+        base = {k: v for k, v in self.base.items()
+                if k not in SETTINGS or SETTINGS[k].group not in RUNTIMES - {group}}  # fmt: skip
+        host_data = {**base, **(data or {})}
         inventory.write_text(f"{group} = [({self.test_host.pyinfra_name!r}, {host_data!r})]\n")
         mode = "--dry" if dry else "-y"
         cmd = [sys.executable, "-m", "pyinfra", mode, "--json", str(inventory), "deploy.py"]

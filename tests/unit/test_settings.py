@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tsdb_deploy.settings import SETTINGS, SettingsError, resolve
+from tsdb_deploy.settings import GROUPS, SETTINGS, SettingsError, resolve
 
 MINIMAL = {
     "runtime": "native",
@@ -379,3 +379,41 @@ def test_size_range_error_is_readable():
 @pytest.mark.parametrize("role", ["dashboard", "klaviyo_readonly"])
 def test_the_owner_role_is_neither_the_application_nor_the_dashboard(role):
     assert "must be three roles" in _error({**MINIMAL, "owner_role": role})
+
+
+def test_every_setting_has_a_known_group():
+    assert {s.group for s in SETTINGS.values()} <= set(GROUPS)
+    assert SETTINGS["docker_source"].group == "docker"
+    assert SETTINGS["pgdg_apt_url"].group == "native"
+    assert SETTINGS["pgbackrest_repo_path"].group == "pitr"
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"docker_source": "distro"}, "docker_source: applies to docker hosts only, and this "
+         "host's runtime is native"),
+        ({"runtime": "docker", "pgdg_apt_url": "http://mirror/pgdg"},
+         "pgdg_apt_url: applies to native hosts only, and this host's runtime is docker"),
+        ({"pitr": False, "pgbackrest_repo_path": "/srv/pgbackrest"},
+         "pgbackrest_repo_path: applies only with pitr, which is off on this host"),
+        ({"pitr": False, "archive_timeout": 120}, "archive_timeout: applies only with pitr"),
+    ],
+)  # fmt: skip
+def test_a_setting_where_its_group_does_not_apply_is_an_error(data, message):
+    assert message in _error({**MINIMAL, **data})
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"runtime": "docker", "docker_source": "distro", "container_memory": "2GiB"},
+        {"package_source": "distro", "pgdg_apt_url": "http://mirror/pgdg"},
+        {"pitr": True, "pgbackrest_repo_path": "/srv/pgbackrest"},
+        {"runtime": "docker", "BACKUP_DIR": "/srv/backups"},
+        {"BACKUP_DIR": "/srv/backups", "pitr": False},
+    ],
+)
+def test_a_setting_in_its_group_is_taken(data):
+    resolved = resolve({**MINIMAL, **data})
+    assert all(resolved[k] is not None for k in data)
