@@ -250,6 +250,27 @@ def test_retention_drops_the_expired_chunks_and_keeps_the_rest(target):
     assert answers(target) == before  # nothing the dashboard reads was older
 
 
+def test_the_application_writes_late_events_into_compressed_chunks(target):
+    """The ingest path as the application role, which owns nothing since sql/0011: a late event
+    lands in a compressed chunk, and the same event sent again is skipped (ON CONFLICT)."""
+    chunk_start = target.psql(
+        "SELECT min(range_start) FROM timescaledb_information.chunks "
+        "WHERE hypertable_name = 'klaviyo_events' AND is_compressed"
+    )
+    assert chunk_start, "no compressed chunk to write into"
+    late = (
+        'SET ROLE klaviyo; INSERT INTO klaviyo_events (id, metric_id, profile_id, "timestamp", '
+        "value, properties, raw_data) SELECT 'late-event', metric_id, profile_id, "
+        f"'{chunk_start}'::timestamptz + INTERVAL '1 minute', value, properties, raw_data "
+        "FROM klaviyo_events LIMIT 1 ON CONFLICT DO NOTHING"
+    )
+    target.psql(late)
+    target.psql(late)
+    where = "WHERE id = 'late-event'"
+    assert target.psql(f"SELECT count(*) FROM klaviyo_events {where}") == "1"
+    target.psql(f"DELETE FROM klaviyo_events {where}")  # the later tests' data as it was
+
+
 def test_on_the_old_release_a_backup_of_compressed_data_fails_its_test_restore(target):
     """TimescaleDB 2.19.3 cannot restore what it dumps of an all-NULL compressed column
     (timescale/timescaledb#8153, fixed in 2.21.0): tsdb-restore --test catches the backup that
