@@ -1,9 +1,9 @@
 -- 0011_owner_role: an owner role owns the database and every object; the application role owns nothing
 --
--- Why: until now the application role (:app_user, whose password the dashboard holds) owned
--- the database, the tables and the functions that the scheduled maintenance runs. Whoever
--- holds that password could CREATE OR REPLACE klaviyo_run_maintenance(), and the hourly job,
--- running as the superuser, would run the new code (then COPY ... TO PROGRAM is a shell).
+-- Why: before this migration the application role (:app_user, whose password the dashboard
+-- holds) owned the database, the tables and the functions the scheduled maintenance runs.
+-- Whoever held that password could CREATE OR REPLACE klaviyo_run_maintenance(), and the
+-- hourly job, running as the superuser, would run the new code (COPY ... TO PROGRAM: a shell).
 --
 -- Now :owner_role owns the database, every object the earlier migrations made, the functions
 -- and TimescaleDB's jobs, and the later migrations create as it. The maintenance runs as it:

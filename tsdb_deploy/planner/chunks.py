@@ -55,10 +55,9 @@ DAY = INTERVAL_UNITS["day"]  # seconds
 # chunks mean fewer to plan: a query without a time bound (a profile's timeline) plans every
 # chunk, ~1.2-1.7 ms each on a fresh backend, and over 180 days of 5,555 events/day a cold
 # timeline took 55 / 33 / 23 ms (median) with 7- / 14- / 30-day chunks; ingest, the other
-# queries and autovacuum stayed within noise (bench/results/experiments-run5.json). Run 1 had
-# measured 30-day chunks 32% slower to ingest, from autovacuum re-ANALYZEing the growing chunk;
-# since run 2's statistics (default_statistics_target 100, raw_data STATISTICS 0) it has not
-# returned: one autoanalyze per chunk, whatever its length.
+# queries and autovacuum stayed within noise (bench/results/experiments-run5.json): with the
+# schema's statistics settings (default_statistics_target 100, raw_data STATISTICS 0) a chunk
+# is auto-analyzed about once, whatever its length, so a long chunk costs ingest nothing.
 # Past a month, retention and compression, which act on whole chunks, get coarse.
 LABELS = (
     "1 hour", "2 hours", "3 hours", "6 hours", "12 hours",
