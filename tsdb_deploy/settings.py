@@ -47,6 +47,14 @@ _RESERVED_NAMES = {
 }  # fmt: skip
 
 
+# Kinds that are a string matching a grammar, taken as written: kind -> (grammar, accepts).
+_GRAMMARS = {
+    "version": (_VERSION, "must be a release version such as '2.19.3'"),
+    "envname": (_ENV_NAME, "must be an environment variable name (letters, digits, _)"),
+    "compression": (_COMPRESSION, "must be a pg_dump --compress value such as 'zstd:3' or '6'"),
+}
+
+
 def _strings(value) -> list[str]:
     """Every string in a value, keys of mappings included."""
     if isinstance(value, str):
@@ -82,6 +90,11 @@ class Setting:
         for text in _strings(value):
             if CONTROL.search(text):
                 self._fail(value, "must not contain control characters (newline, tab, ...)")
+        if self.kind in _GRAMMARS:  # a string that is its grammar's, as it is
+            grammar, accepts = _GRAMMARS[self.kind]
+            if not isinstance(value, str) or not grammar.match(value):
+                self._fail(value, accepts)
+            return value
         checker = getattr(self, f"_check_{self.kind}")
         return checker(value)
 
@@ -151,11 +164,6 @@ class Setting:
                 self._fail(item, f"not a network in CIDR form ({exc})")
         return out
 
-    def _check_version(self, value):
-        if not isinstance(value, str) or not _VERSION.match(value):
-            self._fail(value, "must be a release version such as '2.19.3'")
-        return value
-
     def _check_url(self, value):
         if not isinstance(value, str) or not _URL.match(value):
             self._fail(value, "must be an http(s) URL without spaces, quotes or brackets")
@@ -196,16 +204,6 @@ class Setting:
         if not isinstance(value, str) or not ADDRESS_LIST.match(value):
             self._fail(value, "must be '*' or a comma-separated list of host names and addresses")
         return ",".join(part.strip() for part in value.split(","))
-
-    def _check_envname(self, value):
-        if not isinstance(value, str) or not _ENV_NAME.match(value):
-            self._fail(value, "must be an environment variable name (letters, digits, _)")
-        return value
-
-    def _check_compression(self, value):
-        if not isinstance(value, str) or not _COMPRESSION.match(value):
-            self._fail(value, "must be a pg_dump --compress value such as 'zstd:3' or '6'")
-        return value
 
     def _check_volume(self, value):
         if not isinstance(value, str) or not (
