@@ -1,13 +1,14 @@
 """pyinfra inventory/<env>.py deploy.py: turn each host into a sized TimescaleDB server.
 
-Everything is validated per host (inventory data, hardware, plan, templates, migrations)
-before any operation runs: tsdb_deploy/context.py. The steps live in tsdb_deploy/deploys/;
-the host's runtime (its group: native or docker) decides how each is carried out.
+Everything is worked out and validated per host (inventory data, facts, plan, rendered files,
+migrations) before any operation runs: tsdb_deploy/host_plan.py. The steps live in
+tsdb_deploy/deploys/ and carry out that plan; the runtime (the host's group: native or docker)
+gives them its paths and commands.
 """
 
 from pyinfra import host
 
-from tsdb_deploy import context
+from tsdb_deploy import host_plan
 from tsdb_deploy.deploys import (
     analytics_schema,
     backups,
@@ -15,8 +16,8 @@ from tsdb_deploy.deploys import (
     point_in_time_recovery,
 )
 
-ctx = context.build(host)
-database_server(ctx)
-analytics_schema(ctx)
-backups(ctx)
-point_in_time_recovery(ctx)
+hp = host_plan.build(host)
+database_server(hp)
+analytics_schema(hp)
+backups(hp)
+point_in_time_recovery(hp)

@@ -14,7 +14,7 @@ import sys
 from .planner import PROFILES, Hardware, PlanError, Workload, plan
 from .planner.inputs import PG_VERSIONS, STORAGE_CLASSES
 from .render import RenderError, postgresql_conf
-from .runtimes.native import NativeRuntime
+from .runtimes import native
 from .units import UnitError, parse_size
 
 
@@ -100,13 +100,12 @@ def _plan_command(args) -> int:
     if args.format == "json":
         print(json.dumps(result.to_json(), indent=2))
     else:
-        runtime = NativeRuntime({"pg_version": workload.pg_version, "port": workload.port})
         print(
             postgresql_conf(
                 result,
                 host_name="(tsdb-deploy plan)",
                 runtime="native",
-                locations=runtime.locations(),
+                locations=native.locations(workload.pg_version),
             ),
             end="",
         )

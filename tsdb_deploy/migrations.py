@@ -18,6 +18,7 @@ from pathlib import Path
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 LEDGER = "tsdb_deploy.schema_migrations"
+EVENTS = "klaviyo_events"  # the hypertable whose chunk interval is planned
 NO_TRANSACTION = "-- tsdb:no-transaction"
 # pg_advisory_lock key: the bytes "tsdbmigr" as a bigint, the same on every deploy
 LOCK_KEY = int.from_bytes(b"tsdbmigr", "big") - 2**63

@@ -14,42 +14,60 @@ The steps check again when they run; a converged host reads no repository and no
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from pyinfra.api.exceptions import OperationError
 
 from .apt import AptError, check_no_downgrade, choose_versions, release
-from .facts import AptRepositoryProbe, DockerImageContents, TimescaledbVersions
+from .facts import AptRepositoryProbe, DockerImageContents, TimescaledbVersions, batch
+from .operations.docker import archive_timescaledb_version
 from .operations.packages import upstream_pending
 from .runtimes import Runtime
-from .runtimes.docker_ops import archive_timescaledb_version
+
+
+class HostPlan(Protocol):
+    """What the preflight reads of host_plan.HostPlan (which calls it, so not imported)."""
+
+    runtime: Runtime
+    database: str
+    app_user: str
+    owner_role: str
+    image_archive: str | None
+
+    @property
+    def known_paths(self) -> list[str]: ...
+
+    def apt_install(self) -> dict: ...
 
 
 class PreflightError(ValueError):
     """The deploy must not start; the message says why, in one line."""
 
 
-def check(host, settings: dict, runtime: Runtime) -> None:
-    found = host.get_fact(TimescaledbVersions, psql=runtime.psql, database=settings["database"])
+def check(host, hp: HostPlan) -> None:
+    runtime = hp.runtime
+    found = batch.read(host, TimescaledbVersions, psql=runtime.psql, database=hp.database)
     if found:
-        _database_owner(found.owners, settings)
+        _database_owner(found.owners, hp)
     expected = runtime.timescaledb_version
     if expected:
         _no_database_ahead(found, expected)
-    if runtime.name == "native" and settings["package_source"] == "upstream":
-        _upstream_repositories(host, runtime)
+    if runtime.name == "native" and runtime.upstream:
+        _upstream_repositories(host, hp.apt_install(), hp.known_paths)
     elif runtime.name == "docker":
-        _image_version(host, runtime, settings["timescaledb_image_archive"])
+        _image_version(host, runtime, hp.image_archive)
 
 
-def _database_owner(owners: dict[str, str], settings: dict) -> None:
+def _database_owner(owners: dict[str, str], hp: HostPlan) -> None:
     """The application database belongs to the owner role (sql/0011), or still to the
     application role (0011 not yet applied); to anyone else, owner_role names the wrong role."""
-    owner = owners.get(settings["database"])
-    if owner is None or owner in (settings["owner_role"], settings["app_user"]):
+    owner = owners.get(hp.database)
+    if owner is None or owner in (hp.owner_role, hp.app_user):
         return
     raise PreflightError(
-        f"the database {settings['database']} belongs to the role {owner}, but owner_role is "
-        f"{settings['owner_role']}: set owner_role to {owner}, or rename that role "
-        f"(ALTER ROLE {owner} RENAME TO {settings['owner_role']})"
+        f"the database {hp.database} belongs to the role {owner}, but owner_role is "
+        f"{hp.owner_role}: set owner_role to {owner}, or rename that role "
+        f"(ALTER ROLE {owner} RENAME TO {hp.owner_role})"
     )
 
 
@@ -66,16 +84,16 @@ def _no_database_ahead(found, expected: str) -> None:
         )
 
 
-def _upstream_repositories(host, runtime) -> None:
-    distro, codename = runtime.check_distro()
-    install = runtime.upstream_install(distro, codename)
+def _upstream_repositories(host, install: dict, known: list[str]) -> None:
     installed, _, todo = upstream_pending(
-        host, install["sources"], install["files"], install["packages"], install["pinned"]
-    )
+        host, install["sources"], install["files"], install["packages"], install["pinned"],
+        known,
+    )  # fmt: skip
     try:
         check_no_downgrade(installed, install["pinned"], install["setting"])
         if todo:
-            probe = host.get_fact(
+            probe = batch.read(
+                host,
                 AptRepositoryProbe,
                 sources=install["sources"],
                 packages=[*install["packages"], *install["pinned"]],
@@ -87,7 +105,7 @@ def _upstream_repositories(host, runtime) -> None:
 
 def _image_version(host, runtime, archive: str | None) -> None:
     tools = runtime.image_tools()
-    contents = host.get_fact(DockerImageContents, image=runtime.image, tools=list(tools))
+    contents = batch.read(host, DockerImageContents, image=runtime.image, tools=list(tools))
     if contents is not None:
         shipped = contents.timescaledb
         for tool, hint in tools.items():

@@ -543,7 +543,7 @@ _TABLE = [
         "docker_daemon",
         "json",
         {},
-        "daemon.json keys that replace the defaults' (runtimes/docker_ops.py DAEMON_DEFAULTS: "
+        "daemon.json keys that replace the defaults' (render/docker.py DAEMON_DEFAULTS: "
         "bounded json-file logs, live-restore)",
         group="docker",
     ),

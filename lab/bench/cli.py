@@ -10,7 +10,7 @@ from pathlib import Path
 from .. import testhosts
 from . import report
 from .host import BenchError
-from .runner import Options, run
+from .runner import Options, run, run_deploy_only
 
 MAX_EVENTS = 100_000_000
 # --tiny: every phase at a size the test suite can afford (thousands of rows, one round, the
@@ -78,6 +78,12 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--tiny", action="store_true", help="thousands of rows: a quick end-to-end run")
     p.add_argument(
+        "--deploy-only",
+        action="store_true",
+        help="time the deploy alone (one host, then --host-counts hosts): deploy.md and "
+        "deploy.json into --out",
+    )
+    p.add_argument(
         "--report-from",
         type=Path,
         metavar="RESULTS_JSON",
@@ -124,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         build=args.build,
     )
     try:
-        return run(opts)
+        return (run_deploy_only if args.deploy_only else run)(opts)
     except (BenchError, testhosts.TestHostError) as exc:
         print(f"\nbench: error: {exc}", file=sys.stderr)
         return 1

@@ -326,6 +326,33 @@ def _totals(totals: dict | None) -> str:
     return f"{totals['success']} changed, {totals['no_change']} unchanged, {totals['error']} errors"
 
 
+# issue 16's goals for a no-change run: commands on one host, and 8 hosts against 1
+GOAL_NO_CHANGE_COMMANDS = 15
+GOAL_MANY_HOSTS_RATIO = 2.0
+
+
+def deploy_goals(d: dict) -> list[str]:
+    """Each goal, met or missed, with its measurement."""
+    lines = []
+    counted = d["single"]["no_change_debug"]["commands"]
+    total = counted["exec"] + counted["cp"]
+    met = "met" if total <= GOAL_NO_CHANGE_COMMANDS else "missed"
+    lines.append(f"- No-change run of one host: {total} commands, goal at most "
+                 f"{GOAL_NO_CHANGE_COMMANDS}: {met}.")  # fmt: skip
+    runs = (d.get("many") or {}).get("no_change") or {}
+    runs = {int(n): r for n, r in runs.items()}
+    if 1 in runs and len(runs) > 1:
+        most = max(runs)
+        ratio = runs[most]["seconds"] / runs[1]["seconds"]
+        met = "met" if ratio <= GOAL_MANY_HOSTS_RATIO else "missed"
+        lines.append(
+            f"- No-change run of {most} hosts at once: {runs[most]['seconds']:.1f} s against "
+            f"{runs[1]['seconds']:.1f} s for one of them, {ratio:.2f}x, goal at most "
+            f"{GOAL_MANY_HOSTS_RATIO:g}x: {met}."
+        )
+    return lines
+
+
 def _deploy_section(results: dict) -> str:
     d = results["deploy"]
     single = d["single"]
@@ -366,8 +393,23 @@ def _deploy_section(results: dict) -> str:
             f"Commands pyinfra executed on a no-change run of one host: {counted['exec']} "
             f"(`docker exec`: facts and operation commands) + {counted['cp']} uploads "
             "(`docker cp`).",
+            "",
+            *deploy_goals(d),
         ]
     )
+
+
+def write_deploy(results: dict, out: Path) -> Path:
+    """A deploy-only run (--deploy-only): deploy.json and deploy.md."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "deploy.json").write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
+    path = out / "deploy.md"
+    path.write_text(
+        "# Deploy timing\n\n"
+        f"Host data: {results['meta']['build']} build; measured {results['meta']['finished']}."
+        "\n\n" + _deploy_section(results) + "\n"
+    )
+    return path
 
 
 def markdown(results: dict, s: dict, pngs: list[str]) -> str:

@@ -132,6 +132,35 @@ def host_data(build: str) -> dict:
     return mirror.serve(BENCH_MIRROR).inventory_data(SETTINGS["timescaledb_version"].default)
 
 
+def run_deploy_only(opts: Options) -> int:
+    """The deploy's own timing, without the database benchmark: a fresh converge and no-change
+    runs of one bench host, then no-change runs over opts.host_counts small hosts."""
+    progress = Progress()
+    began = time.monotonic()
+    bench = testhosts.TestHost(opts.host_name, memory=opts.host_memory, cpus=opts.host_cpus)
+    results: dict = {"deploy": {}, "meta": {"build": opts.build, "machine": _machine()}}
+    with contextlib.ExitStack() as cleanup:
+        if opts.build == "community":
+            cleanup.callback(mirror.stop, BENCH_MIRROR)
+        data = host_data(opts.build)
+        progress.start("deploy timing", len(opts.host_counts) + 3)
+        try:
+            testhosts.start(bench)
+            progress.step("one host: fresh converge, no-change run, counted run")
+            results["deploy"]["single"] = deploytime.single_host(bench, data)
+        finally:
+            testhosts.remove(bench.name)
+        if max(opts.host_counts) > 1:
+            results["deploy"]["many"] = deploytime.many_hosts(
+                list(opts.host_counts), opts.sandbox_memory, progress.step, data
+            )
+        progress.finish()
+    results["meta"] |= {"finished": _now(), "seconds": time.monotonic() - began}
+    path = report.write_deploy(results, opts.out)
+    print(f"results: {path}", file=sys.stderr)
+    return 0
+
+
 def run(opts: Options) -> int:
     progress = Progress()
     started, began, others = _now(), time.monotonic(), _other_containers()

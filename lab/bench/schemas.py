@@ -23,8 +23,8 @@ READONLY_ROLE = "klaviyo_readonly"
 
 
 def project_variables(spec: workload.Spec, shared_buffers: int) -> dict[str, str]:
-    """The migrations' psql variables as the deploy passes them (context.build), with the
-    chunk interval sized from this workload's events per day."""
+    """The migrations' psql variables as the deploy passes them (host_plan.schema_variables),
+    with the chunk interval sized from this workload's events per day."""
     policies = {name: SETTINGS[name].default for name in WHOLE_CHUNK_POLICIES}
     return {
         "app_user": APP_USER,

@@ -16,7 +16,7 @@ from lab.testhosts import TestHost
 from tsdb_deploy.formats import pg_conf_unstring
 from tsdb_deploy.planner import Hardware, PlanError, Workload, plan
 from tsdb_deploy.render import postgresql_conf
-from tsdb_deploy.runtimes.native import NativeRuntime
+from tsdb_deploy.runtimes import native
 from tsdb_deploy.settings import SETTINGS
 from tsdb_deploy.units import GIB
 
@@ -104,14 +104,13 @@ def test_generated_values_read_back_by_the_server_itself(target, values):
     except PlanError as exc:
         assert "\n" not in str(exc)
         return
-    runtime = NativeRuntime({"pg_version": 17, "port": 5432})
     text = postgresql_conf(
-        planned, host_name="sample", runtime="native", locations=runtime.locations()
+        planned, host_name="sample", runtime="native", locations=native.locations(17)
     )
     target.run("sh", "-c", "cat > /tmp/sample.conf && chmod 644 /tmp/sample.conf", stdin=text)
     for name in values:
         read = target.run(
-            "runuser", "-u", "postgres", "--", f"{runtime.bindir}/postgres",
+            "runuser", "-u", "postgres", "--", "/usr/lib/postgresql/17/bin/postgres",
             "--config-file=/tmp/sample.conf", "-C", name,
         )  # fmt: skip
         wanted = planned.parameters[name].text

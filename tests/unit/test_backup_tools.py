@@ -110,14 +110,13 @@ def test_the_fallback_defaults_are_what_the_deploy_writes_by_default():
     """tsdb-backup is copied alone onto hosts, so it keeps a fallback for an absent config file;
     the settings table (with group_data/all.py's choices) stays the one source: the config the
     deploy writes from it by default holds exactly these values."""
-    from tsdb_deploy import settings
-    from tsdb_deploy.deploys.backups import backup_conf
+    from tsdb_deploy import host_plan, render, settings
 
     chosen = {}
     exec((ROOT / "group_data" / "all.py").read_text(), {}, chosen)
     resolved = settings.resolve({**chosen, "runtime": "native", "tls": False,
                                  "acknowledge_unsafe": ["ssl"]})  # fmt: skip
-    written = bk.parse_conf(backup_conf(resolved, pg_version=17))
+    written = bk.parse_conf(render.backup_conf(host_plan.file_values("h", resolved, {}), 17))
     assert written == {key: bk.DEFAULTS[key] for key in written}
     assert set(bk.DEFAULTS) - set(written) == {"BACKUP_LOCK_WAIT", "BACKUP_FREE_SPACE_FACTOR"}
 

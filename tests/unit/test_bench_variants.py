@@ -96,7 +96,7 @@ def test_project_variables_size_the_chunk_for_the_workload():
     small = schemas.project_variables(workload.spec_for(1_000_000, 10), 2 * GIB)
     assert small["chunk_interval"] == "30 days"  # the longest step
     assert small["space_partitions"] == "0"
-    # the deploy's defaults, as context.build passes them
+    # the deploy's defaults, as host_plan.schema_variables passes them
     assert (small["retention"], small["compress_after"]) == ("2 years", "90 days")
     # 100M events over 180 days x 480 B of index: ~266 MB per day, 4 days fit in 1 GiB.
     big = schemas.project_variables(workload.spec_for(100_000_000, 10), 1 * GIB)

@@ -11,7 +11,7 @@ import pytest
 from pyinfra.api.exceptions import OperationError
 
 from tsdb_deploy.facts import parse_image_contents
-from tsdb_deploy.runtimes.docker_ops import archive_timescaledb_version
+from tsdb_deploy.operations.docker import archive_timescaledb_version
 
 CONTROL = "usr/share/postgresql/17/extension/timescaledb.control"
 

@@ -12,9 +12,12 @@ import pytest
 from pyinfra.api.exceptions import OperationError
 
 from tsdb_deploy.facts import parse_ids
+from tsdb_deploy.host_plan import runtime_for
+from tsdb_deploy.operations.docker import align_postgres_ids_script, archive_image_id
 from tsdb_deploy.planner import Hardware, Workload, plan
+from tsdb_deploy.render.docker import compose_project
+from tsdb_deploy.runtimes import Distro
 from tsdb_deploy.runtimes.docker import DockerRuntime
-from tsdb_deploy.runtimes.docker_ops import align_postgres_ids_script, archive_image_id
 from tsdb_deploy.settings import resolve
 from tsdb_deploy.units import GIB
 
@@ -23,7 +26,7 @@ BASE = {"database": "analytics", "app_user": "app", "runtime": "docker", "tls": 
 
 
 def runtime(**data) -> DockerRuntime:
-    return DockerRuntime(resolve({**BASE, **data}))
+    return runtime_for(resolve({**BASE, **data}), Distro("debian", 13, "trixie"))
 
 
 @pytest.mark.parametrize(
@@ -55,7 +58,7 @@ def test_host_networking_never_adds_the_gateway():
 
 def test_the_container_runs_with_least_privilege():
     rt = runtime()
-    service = rt.compose_project(plan(Hardware(4 * GIB, 2), Workload()))["services"]["timescaledb"]
+    service = compose_project(rt, plan(Hardware(4 * GIB, 2), Workload()))["services"]["timescaledb"]
     assert service["user"] == "postgres"
     assert service["cap_drop"] == ["ALL"] and "cap_add" not in service
     assert "no-new-privileges:true" in service["security_opt"]

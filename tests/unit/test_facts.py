@@ -81,10 +81,10 @@ def test_disk(fixture, storage, size, device, note):
 def test_live_server_running():
     live = parse_live_server(lines("postgres-server-running.txt"))
     assert live is not None
-    shared = live.settings["shared_buffers"]
+    shared = live.parameters["shared_buffers"]
     assert (shared.unit, shared.context) == ("8kB", "postmaster")
-    assert live.settings["work_mem"].context == "user"
-    assert live.settings["timescaledb.max_background_workers"].setting == "16"
+    assert live.parameters["work_mem"].context == "user"
+    assert live.parameters["timescaledb.max_background_workers"].setting == "16"
     assert live.started_at.startswith("20")
     assert live.pending_restart == []
     assert live.auto_conf == ()

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from tsdb_deploy.host_plan import runtime_for
+from tsdb_deploy.runtimes import Distro
 from tsdb_deploy.runtimes.native import NativeRuntime
 from tsdb_deploy.settings import resolve
 
 
-def runtime(**data) -> NativeRuntime:
+def runtime(distro=("debian", 13, "trixie"), **data) -> NativeRuntime:
     base = {"runtime": "native", "database": "klaviyo_analytics", "app_user": "klaviyo",
             "tls_cert_file": "c", "tls_key_file": "k"}  # fmt: skip
-    return NativeRuntime(resolve({**base, **data}))
+    return runtime_for(resolve({**base, **data}), Distro(*distro))
 
 
 def test_upstream_packages_are_timescales_community_build():
@@ -31,7 +33,7 @@ def test_distro_packages_are_debians():
 
 
 def test_upstream_sources_for_ubuntu_noble():
-    sources = {s.name: s.line() for s in runtime().upstream_sources("ubuntu", "noble")}
+    sources = {s.name: s.line() for s in runtime(("ubuntu", 24, "noble")).upstream_sources()}
     assert sources["pgdg"] == (
         "deb [signed-by=/etc/apt/keyrings/pgdg.asc] "
         "https://apt.postgresql.org/pub/repos/apt noble-pgdg main"
@@ -43,14 +45,14 @@ def test_upstream_sources_for_ubuntu_noble():
 
 
 def test_upstream_keys_are_where_each_project_publishes_them():
-    pgdg, timescale = runtime().upstream_sources("debian", "trixie")
+    pgdg, timescale = runtime().upstream_sources()
     assert pgdg.key_url == "https://www.postgresql.org/media/keys/ACCC4CF8.asc"
     assert timescale.key_url == "https://packagecloud.io/timescale/timescaledb/gpgkey"
 
 
 def test_mirrors_from_inventory():
     r = runtime(pgdg_apt_url="http://mirror.local/pgdg/", timescale_apt_url="http://m/ts")
-    pgdg, timescale = r.upstream_sources("debian", "trixie")
+    pgdg, timescale = r.upstream_sources()
     assert "http://mirror.local/pgdg trixie-pgdg main" in pgdg.line()
     assert timescale.key_url == "http://m/ts/gpgkey"
     assert "http://m/ts/debian/ trixie main" in timescale.line()
@@ -58,7 +60,7 @@ def test_mirrors_from_inventory():
 
 def test_mirror_keys_from_inventory():
     r = runtime(pgdg_key_url="http://m/pgdg.asc", timescale_key_url="http://m/ts.asc")
-    pgdg, timescale = r.upstream_sources("debian", "trixie")
+    pgdg, timescale = r.upstream_sources()
     assert (pgdg.key_url, timescale.key_url) == ("http://m/pgdg.asc", "http://m/ts.asc")
 
 

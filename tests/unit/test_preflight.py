@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
 from tsdb_deploy.facts import parse_timescaledb_state
 from tsdb_deploy.preflight import PreflightError, _database_owner
 
-SETTINGS = {"database": "analytics", "app_user": "app", "owner_role": "owner"}
+# the host plan's names
+SETTINGS = SimpleNamespace(database="analytics", app_user="app", owner_role="owner")
 
 
 @pytest.mark.parametrize(

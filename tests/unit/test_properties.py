@@ -17,14 +17,13 @@ import string
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tsdb_deploy import cli, formats, render
-from tsdb_deploy.deploys.backups import backup_conf
+from tsdb_deploy import cli, formats, host_plan, render
 from tsdb_deploy.formats import FormatError
 from tsdb_deploy.planner import Hardware, PlanError, Workload, plan
 from tsdb_deploy.planner.parameters import PARAMETERS
 from tsdb_deploy.render import RenderError
-from tsdb_deploy.runtimes import docker_ops
-from tsdb_deploy.runtimes.native import NativeRuntime
+from tsdb_deploy.render.docker import dockerd_dropin
+from tsdb_deploy.runtimes import Distro
 from tsdb_deploy.settings import SETTINGS, SettingsError, resolve
 
 from . import pgconf_reader
@@ -174,11 +173,12 @@ def _render_everything(s: dict) -> None:
     assert all(len(rule) in (4, 5) for rule in rules), rules
     assert [r[2] for r in rules if r[0] == "local"] == ["postgres", s["owner_role"]]
     assert [r[3] for r in rules if r[0] != "local"] == s["app_networks"]
-    written = bk.parse_conf(backup_conf(s, 17))
+    written = bk.parse_conf(render.backup_conf(host_plan.file_values("h", s, {}), 17))
     assert written["BACKUP_DIR"] == s["BACKUP_DIR"] and written["DB_NAME"] == s["database"]
-    for source in NativeRuntime(s).upstream_sources("debian", "trixie"):
+    native = host_plan.runtime_for({**s, "runtime": "native"}, Distro("debian", 13, "trixie"))
+    for source in native.upstream_sources():
         assert render.apt_source_file(source).count("\ndeb ") == 1
-    dropin = docker_ops.dropin_text(s["docker_daemon_environment"])
+    dropin = dockerd_dropin(s["docker_daemon_environment"])
     assert len(dropin.splitlines()) == 2 + len(s["docker_daemon_environment"])
     try:
         planned = plan(HW, Workload(listen_addresses=s["listen_addresses"], tls=s["tls"]),

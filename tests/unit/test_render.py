@@ -9,7 +9,8 @@ import pytest
 from tsdb_deploy import render
 from tsdb_deploy.planner import SECTION_TITLES, Hardware, Workload, plan
 from tsdb_deploy.planner.parameters import PARAMETERS
-from tsdb_deploy.render import RenderError, pg_hba_conf, postgresql_conf
+from tsdb_deploy.render import RenderError, pg_hba_conf, postgresql_conf, text
+from tsdb_deploy.render.postgres import OWNER_MAP
 from tsdb_deploy.units import GIB
 
 LOCATIONS = {
@@ -80,7 +81,7 @@ def test_file_locations_are_written_quoted_without_reasons():
 def test_hardware_header_and_budget():
     text = _conf(_plan(notes=("memory: cgroup memory.max", "cpus: cpu.max quota 150000/100000")))
     header = text.split("\n\n", 1)[0]
-    assert header.startswith("# postgresql.conf for db1.example: written by tsdb-deploy")
+    assert header.startswith("# written by tsdb-deploy: postgresql.conf for db1.example;")
     assert "# Sized for: 8.0 GiB memory, 4 CPUs, ssd storage," in header
     assert "data disk unknown, WAL disk the data disk; analytics profile, PostgreSQL 17." in header
     assert "#   memory: cgroup memory.max\n" in header
@@ -158,7 +159,7 @@ def test_pg_hba_rules():
     rules = _rules(_hba())
     assert rules[0] == ["local", "all", "postgres", "peer"]
     # the owner role: only the OS user postgres, only through the map (cron's maintenance)
-    assert rules[1] == ["local", "analytics", "owner", "peer", f"map={render.OWNER_MAP}"]
+    assert rules[1] == ["local", "analytics", "owner", "peer", f"map={OWNER_MAP}"]
     hosts = [r for r in rules if r[0] != "local"]
     assert hosts == [["hostssl", "analytics", "dashboard", n, "scram-sha-256"] for n in NETWORKS]
     assert len(rules) == 2 + len(NETWORKS)
@@ -168,7 +169,7 @@ def test_pg_hba_rules():
 def test_pg_ident_maps_only_postgres_to_the_owner():
     text = render.pg_ident_conf(host_name="db1", owner_role="owner")
     maps = [line.split() for line in text.splitlines() if line and line[0] != "#"]
-    assert maps == [[render.OWNER_MAP, "postgres", "owner"]]
+    assert maps == [[OWNER_MAP, "postgres", "owner"]]
 
 
 def test_without_tls_the_rules_say_host():
@@ -182,10 +183,10 @@ def test_without_tls_the_rules_say_host():
 )
 def test_pg_hba_trusts_nothing(networks):
     text = _hba(networks)
-    assert text.startswith("# pg_hba.conf for db1.example")
+    assert text.startswith("# written by tsdb-deploy: pg_hba.conf for db1.example;")
     rules = _rules(text)
     assert len([r for r in rules if r[0] == "hostssl"]) == len(networks)
-    assert {r[-1] for r in rules} <= {"peer", "scram-sha-256", f"map={render.OWNER_MAP}"}
+    assert {r[-1] for r in rules} <= {"peer", "scram-sha-256", f"map={OWNER_MAP}"}
     # 'trust' only ever appears in the comment that says nothing is trusted
     assert not [line for line in text.splitlines() if "trust" in line and line[0] != "#"]
     assert "md5" not in text and "password" not in text.split("METHOD", 1)[1]
@@ -193,27 +194,27 @@ def test_pg_hba_trusts_nothing(networks):
 
 def test_broken_template_syntax_names_the_template(tmp_path, monkeypatch):
     (tmp_path / "postgresql.conf.j2").write_text("# ok\n{% for p in %}\n{% endfor %}\n")
-    monkeypatch.setattr(render, "TEMPLATES", tmp_path)
+    monkeypatch.setattr(text, "TEMPLATES", tmp_path)
     with pytest.raises(RenderError, match=r"^templates/postgresql\.conf\.j2 line 2: "):
         _conf()
 
 
 def test_undefined_variable_names_the_template_and_the_variable(tmp_path, monkeypatch):
     (tmp_path / "pg_hba.conf.j2").write_text("local all postgres peer\n{{ no_such_value }}\n")
-    monkeypatch.setattr(render, "TEMPLATES", tmp_path)
+    monkeypatch.setattr(text, "TEMPLATES", tmp_path)
     with pytest.raises(RenderError, match=r"^templates/pg_hba\.conf\.j2.*'no_such_value'"):
         _hba()
 
 
 def test_missing_template_names_it(tmp_path, monkeypatch):
-    monkeypatch.setattr(render, "TEMPLATES", tmp_path)
+    monkeypatch.setattr(text, "TEMPLATES", tmp_path)
     with pytest.raises(RenderError, match=r"^templates/pg_hba\.conf\.j2: "):
         _hba()
 
 
 def test_patched_template_dir_is_really_used(tmp_path, monkeypatch):
     (tmp_path / "pg_hba.conf.j2").write_text("custom {{ host_name }}\n")
-    monkeypatch.setattr(render, "TEMPLATES", tmp_path)
+    monkeypatch.setattr(text, "TEMPLATES", tmp_path)
     assert _hba() == "custom db1.example\n"
 
 

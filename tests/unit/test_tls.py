@@ -13,15 +13,6 @@ from tsdb_deploy import tls
 from tsdb_deploy.secrets import PROJECT_ROOT
 
 
-@pytest.fixture
-def lab_ca(tmp_path, monkeypatch):
-    """The lab CA in a scratch directory instead of .sandbox/tls."""
-    monkeypatch.setattr(lab_tls, "DIR", tmp_path)
-    monkeypatch.setattr(lab_tls, "CA_CERT", tmp_path / "ca.crt")
-    monkeypatch.setattr(lab_tls, "CA_KEY", tmp_path / "ca.key")
-    return tmp_path
-
-
 def test_a_lab_pair_loads_and_its_key_stays_out_of_repr(lab_ca):
     cert, key = lab_tls.issue("db1", ["10.0.0.5"])
     assert oct(key.stat().st_mode & 0o777) == "0o600"

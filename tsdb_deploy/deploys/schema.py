@@ -7,9 +7,9 @@ import socket
 
 from pyinfra.api import deploy
 
-from .. import __version__, context, operations
-
-EVENTS = "klaviyo_events"
+from .. import __version__, operations, render
+from ..host_plan import HostPlan
+from ..migrations import EVENTS
 
 
 def applied_by() -> str:
@@ -18,14 +18,14 @@ def applied_by() -> str:
 
 
 @deploy("Analytics schema")
-def analytics_schema(ctx: context.HostContext) -> None:
-    runtime, database = ctx.runtime, ctx.settings["database"]
+def analytics_schema(hp: HostPlan) -> None:
+    runtime, database = hp.runtime, hp.database
     operations.schema_migrations(
         name="Schema migrations (sql/)",
         runtime=runtime,
         database=database,
-        migrations=ctx.migrations,
-        variables=ctx.schema,
+        migrations=hp.migrations,
+        variables=hp.schema_variables,
         applied_by=applied_by(),
     )
     operations.chunk_time_interval(
@@ -33,9 +33,9 @@ def analytics_schema(ctx: context.HostContext) -> None:
         runtime=runtime,
         database=database,
         table=EVENTS,
-        interval=ctx.schema["chunk_interval"],
+        interval=hp.plan.chunk.interval,
     )
-    present = ctx.settings["events_properties_index"]
+    present = hp.events_properties_index
     operations.properties_index(
         name=f"{EVENTS} properties index {'present' if present else 'absent'} as set",
         runtime=runtime,
@@ -48,5 +48,6 @@ def analytics_schema(ctx: context.HostContext) -> None:
         name="Aggregate refresh and retention scheduled",
         runtime=runtime,
         database=database,
-        owner_role=ctx.settings["owner_role"],
+        cron=hp.file(render.MAINTENANCE_CRON),
+        known=hp.known_paths,
     )

@@ -278,3 +278,40 @@ class FileStates(FactBase):
 
     def process(self, output):
         return parse_states(list(output))
+
+
+@dataclass(frozen=True)
+class ServiceState:
+    active: bool
+    enabled: bool
+
+
+def parse_services(lines: list[str]) -> dict[str, ServiceState]:
+    """`systemctl show -p Id,ActiveState,UnitFileState` blocks -> unit -> state."""
+    units: dict[str, ServiceState] = {}
+    block: dict[str, str] = {}
+    for line in [*lines, ""]:
+        key, sep, value = line.strip().partition("=")
+        if sep:
+            block[key] = value
+            continue
+        if "Id" in block:
+            units[block["Id"].removesuffix(".service")] = ServiceState(
+                active=block.get("ActiveState") == "active",
+                enabled=block.get("UnitFileState") in ("enabled", "static", "alias"),
+            )
+        block = {}
+    return units
+
+
+class ServiceStates(FactBase):
+    """Whether each systemd unit of `units` runs and starts at boot, in one command."""
+
+    default = dict
+
+    def command(self, units: list[str]) -> str:
+        names = " ".join(shlex.quote(f"{u}.service") for u in units)
+        return f"systemctl show --property=Id,ActiveState,UnitFileState {names}"
+
+    def process(self, output):
+        return parse_services(list(output))

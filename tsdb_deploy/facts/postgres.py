@@ -24,14 +24,14 @@ class LiveSetting:
 
 @dataclass(frozen=True)
 class LiveServer:
-    settings: dict[str, LiveSetting]
+    parameters: dict[str, LiveSetting]  # pg_settings, by name
     started_at: str
     auto_conf: tuple[str, ...]  # parameters set by ALTER SYSTEM
     file_errors: tuple[str, ...]  # postgresql.conf lines the server rejected
 
     @property
     def pending_restart(self) -> list[str]:
-        return sorted(n for n, s in self.settings.items() if s.pending_restart)
+        return sorted(n for n, s in self.parameters.items() if s.pending_restart)
 
 
 LIVE_SERVER_SQL = """
@@ -47,20 +47,20 @@ UNION ALL SELECT 'E', name, coalesce(sourcefile, '') || ':' || sourceline || ': 
 def parse_live_server(lines: list[str]) -> LiveServer | None:
     if not lines or any(line.strip() == NOT_RUNNING for line in lines):
         return None
-    settings, started, auto, errors = {}, "", [], []
+    parameters, started, auto, errors = {}, "", [], []
     for line in lines:
         parts = line.split("\x1f")
         kind = parts[0]
         if kind == "S" and len(parts) == 6:
             _, name, setting, unit, context, pending = parts
-            settings[name] = LiveSetting(setting, unit or None, context, pending == "t")
+            parameters[name] = LiveSetting(setting, unit or None, context, pending == "t")
         elif kind == "T":
             started = parts[1]
         elif kind == "A":
             auto.append(parts[1])
         elif kind == "E":
             errors.append(f"{parts[1]}: {parts[2]}")
-    return LiveServer(settings, started, tuple(sorted(auto)), tuple(errors))
+    return LiveServer(parameters, started, tuple(sorted(auto)), tuple(errors))
 
 
 class PostgresServer(FactBase):

@@ -1,25 +1,26 @@
 """Custom pyinfra operations: each reads facts, compares with the plan, yields only what is needed.
 
-They run twice per deploy, as every pyinfra operation does: once while planning (for
-`--dry`/change counts) and again at execution time with fresh facts, so a decision such as
-reload-or-restart is taken against the server as it is when the step runs.
+They read facts through facts.batch, so a converged host answers every step's questions in
+one command. pyinfra runs each operation's function when the operation executes, against the
+host as it is then: a decision such as reload-or-restart is taken against the live server.
 """
 
 from .backups import first_backup, pgbackrest_ready
 from .config import differing_parameters, postgres_config
 from .database import database_and_role, timescaledb_extension
+from .files import files_absent, host_files
 from .packages import packages_installed, upstream_packages
 from .schema import (
     chunk_time_interval,
-    maintenance_cron_text,
     maintenance_schedule,
     properties_index,
     schema_migrations,
 )
+from .services import service_running
 
 __all__ = [
-    "chunk_time_interval", "database_and_role", "differing_parameters", "first_backup",
-    "maintenance_cron_text", "maintenance_schedule", "packages_installed", "pgbackrest_ready",
-    "postgres_config", "properties_index", "schema_migrations", "timescaledb_extension",
-    "upstream_packages",
+    "chunk_time_interval", "database_and_role", "differing_parameters", "files_absent",
+    "first_backup", "host_files", "maintenance_schedule", "packages_installed",
+    "pgbackrest_ready", "postgres_config", "properties_index", "schema_migrations",
+    "service_running", "timescaledb_extension", "upstream_packages",
 ]  # fmt: skip

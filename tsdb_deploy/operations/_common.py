@@ -12,7 +12,7 @@ from pyinfra.api import FileUploadCommand
 from pyinfra.facts.files import FileContents
 from pyinfra.operations.util.files import generate_color_diff
 
-if TYPE_CHECKING:  # runtimes use these operations; import the type only for checkers
+if TYPE_CHECKING:
     from ..runtimes import Runtime
 
 

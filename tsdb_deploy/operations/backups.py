@@ -10,9 +10,9 @@ from pyinfra.api import operation
 from pyinfra.api.exceptions import OperationError
 from pyinfra.facts.server import Command
 
-from ..facts import PgbackrestInfo, TimescaledbVersions
+from ..facts import PgbackrestInfo, TimescaledbVersions, batch
 
-if TYPE_CHECKING:  # runtimes use these operations; import the type only for checkers
+if TYPE_CHECKING:
     from ..runtimes import Runtime
 
 
@@ -21,7 +21,7 @@ def pgbackrest_ready(runtime: Runtime, stanza: str):
     """The stanza exists, has a full backup to recover from, and `pgbackrest check` passes
     (archiving works end to end). A check that fails stops the deploy with its message."""
     run = f"{runtime.run_as_postgres} pgbackrest --stanza={stanza}"
-    info = host.get_fact(PgbackrestInfo, run_as_postgres=runtime.run_as_postgres, stanza=stanza)
+    info = batch.read(host, PgbackrestInfo, run_as_postgres=runtime.run_as_postgres, stanza=stanza)
     if info is None and state.is_executing:
         raise OperationError("pgbackrest info gave no answer: is pgBackRest installed?")
     if info is None or info.status_code == 1:  # missing stanza
@@ -32,10 +32,13 @@ def pgbackrest_ready(runtime: Runtime, stanza: str):
         host.log("pgBackRest: first full backup (point-in-time recovery starts here)")
         yield f"{run} --type=full backup"
         return
-    check = host.get_fact(Command, command=f"{run} check 2>&1 && echo TSDB_CHECK_OK || true")
+    check = batch.read(host, Command, command=f"{run} check 2>&1 && echo TSDB_CHECK_OK || true")
     if not (check or "").endswith("TSDB_CHECK_OK"):
         raise OperationError(f"pgbackrest check failed: {(check or '').strip()[-500:]}")
     host.noop(f"pgBackRest: {info.backups} backups, check passed")
+
+
+BACKUP_STATUS = "tsdb-backup --status --json 2>/dev/null || true"
 
 
 @operation(is_idempotent=True)
@@ -43,9 +46,9 @@ def first_backup(runtime: Runtime, database: str, tier: str = "daily"):
     """A verified logical backup of the database as it is now: a new host gets one at once, not
     at the first cron run, and so does a host whose TimescaleDB was just upgraded (a logical
     backup restores only into the TimescaleDB version it was taken with)."""
-    found = host.get_fact(TimescaledbVersions, psql=runtime.psql, database=database)
+    found = batch.read(host, TimescaledbVersions, psql=runtime.psql, database=database)
     timescaledb = found.installed.get(database) if found else None
-    status = host.get_fact(Command, command="tsdb-backup --status --json 2>/dev/null || true")
+    status = batch.read(host, Command, command=BACKUP_STATUS)
     try:
         tiers = json.loads(status or "")["tiers"]
     except (ValueError, KeyError):

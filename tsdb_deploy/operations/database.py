@@ -11,10 +11,10 @@ from pyinfra.api.exceptions import OperationError
 
 from .. import known_issues, scram
 from ..apt import release
-from ..facts import PostgresDatabase, TimescaledbVersions
+from ..facts import PostgresDatabase, TimescaledbVersions, batch
 from ._common import psql_command, psql_file
 
-if TYPE_CHECKING:  # runtimes use these operations; import the type only for checkers
+if TYPE_CHECKING:
     from ..runtimes import Runtime
 
 
@@ -25,7 +25,7 @@ def database_and_role(runtime: Runtime, database: str, role: str, password: str)
     The password is compared with the stored SCRAM verifier locally; a new verifier is
     computed here and sent in a file, so the plain password never reaches the host.
     """
-    current = host.get_fact(PostgresDatabase, psql=runtime.psql, database=database)
+    current = batch.read(host, PostgresDatabase, psql=runtime.psql, database=database)
     if current is None:
         if state.is_executing:
             raise OperationError("PostgreSQL is not accepting connections")
@@ -70,7 +70,7 @@ def timescaledb_extension(runtime: Runtime, database: str, expected: str | None)
     `expected`: the version the deploy installs (None: whatever the distribution ships). While
     planning, the packages or image are not replaced yet, so the plan is made against it.
     """
-    found = host.get_fact(TimescaledbVersions, psql=runtime.psql, database=database)
+    found = batch.read(host, TimescaledbVersions, psql=runtime.psql, database=database)
     if found is None:
         if state.is_executing:
             raise OperationError("PostgreSQL is not accepting connections")

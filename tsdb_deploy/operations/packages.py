@@ -11,7 +11,7 @@ from pyinfra.facts.deb import DebPackages
 from pyinfra.operations import apt
 
 from ..apt import AptError, AptSource, check_no_downgrade, choose_versions, pending
-from ..facts import AptRepositoryProbe, FileStates
+from ..facts import AptRepositoryProbe, FileStates, batch
 from ._common import sha256
 
 APT_INSTALL = (
@@ -24,7 +24,7 @@ APT_INSTALL = (
 def packages_installed(packages: list[str]):
     """apt packages present; the package lists are refreshed only when one must be installed,
     so a converged host stays unchanged however long ago apt last updated."""
-    installed = host.get_fact(DebPackages) or {}
+    installed = batch.read(host, DebPackages) or {}
     missing = [name for name in packages if name not in installed]
     if not missing:
         host.noop(f"installed: {', '.join(packages)}")
@@ -39,6 +39,7 @@ def upstream_packages(
     packages: list[str],
     pinned: dict[str, str],
     setting: str,
+    known: list[str] = (),
 ):
     """`packages` installed from `sources` (keys, sources entries and the pin in `files`), the
     `pinned` ones at their release; a pinned release raised upgrades them.
@@ -49,14 +50,14 @@ def upstream_packages(
     before any step ran). A converged host (files as declared, packages at their release)
     reads no repository.
     """
-    installed, hashes, todo = upstream_pending(host, sources, files, packages, pinned)
+    installed, hashes, todo = upstream_pending(host, sources, files, packages, pinned, known)
     try:
         check_no_downgrade(installed, pinned, setting)
         if not todo:
             held = ", ".join(f"{name} {min(installed[name])}" for name in pinned)
             host.noop(f"repositories as declared; installed: {', '.join(packages)}; held: {held}")
             return
-        probe = host.get_fact(AptRepositoryProbe, sources=sources, packages=[*packages, *pinned])
+        probe = batch.read(host, AptRepositoryProbe, sources=sources, packages=[*packages, *pinned])
         exact = choose_versions(probe.errors, probe.available, pinned, setting)
     except AptError as exc:
         raise OperationError(str(exc)) from None
@@ -81,11 +82,12 @@ def upstream_packages(
     yield f"{APT_INSTALL} {' '.join(wanted)}"
 
 
-def upstream_pending(host, sources, files, packages, pinned):
+def upstream_pending(host, sources, files, packages, pinned, known=()):
     """(installed packages, sha256 of the files and keyrings, what the install still has to
-    do), read from the host's facts in two commands."""
-    installed = host.get_fact(DebPackages) or {}
-    states = host.get_fact(FileStates, paths=[*files, *(s.keyring for s in sources)])
-    current = {path: state.sha256 if state else None for path, state in states.items()}
+    do), read from the host's facts (`known`: every path the deploy reads, facts.batch)."""
+    installed = batch.read(host, DebPackages) or {}
+    ours = [*files, *(s.keyring for s in sources)]
+    states = batch.read(host, FileStates, paths=list(dict.fromkeys([*known, *ours])))
+    current = {path: states[path].sha256 if states[path] else None for path in ours}
     wanted = {path: sha256(text) for path, text in files.items()}
     return installed, current, pending(installed, current, wanted, sources, packages, pinned)

@@ -9,22 +9,23 @@ from typing import TYPE_CHECKING
 from pyinfra import host, logger, state
 from pyinfra.api import FileUploadCommand, operation
 from pyinfra.api.exceptions import OperationError
-from pyinfra.facts.files import Sha256File
 
 from .. import known_issues
 from .. import migrations as migrations_module
 from ..facts import (
     FailingJobs,
+    FileStates,
     HypertableDimensions,
     MigrationLedger,
     PostgresDatabase,
     TableIndexes,
+    batch,
 )
-from ..render import cron_file
 from ..units import parse_interval
 from ._common import psql_command, psql_file, sha256
 
-if TYPE_CHECKING:  # runtimes use these operations; import the type only for checkers
+if TYPE_CHECKING:
+    from ..render import HostFile
     from ..runtimes import Runtime
 
 
@@ -38,7 +39,7 @@ def schema_migrations(
     failing migration rolls back, stops the deploy with psql's error, and leaves later
     migrations unapplied and the ledger as it was.
     """
-    applied = host.get_fact(MigrationLedger, psql=runtime.psql, database=database)
+    applied = batch.read(host, MigrationLedger, psql=runtime.psql, database=database)
     if applied is None:
         if state.is_executing:
             raise OperationError(f"cannot read the migration ledger of {database}")
@@ -65,7 +66,7 @@ def schema_migrations(
 @operation(is_idempotent=True)
 def chunk_time_interval(runtime: Runtime, database: str, table: str, interval: str):
     """New chunks of `table` get the planned interval (existing chunks keep theirs)."""
-    dimensions = host.get_fact(HypertableDimensions, psql=runtime.psql, database=database)
+    dimensions = batch.read(host, HypertableDimensions, psql=runtime.psql, database=database)
     current = (dimensions or {}).get(table, {}).get("interval")
     wanted = parse_interval(interval)
     if current is None:
@@ -92,7 +93,7 @@ INDEX_LOCK_TIMEOUT = "10s"
 def properties_index(runtime: Runtime, database: str, table: str, present: bool):
     """`table`'s GIN index on properties present or not, as the setting says: dropped, or
     built again when wanted and missing or left invalid by an interrupted build."""
-    indexes = host.get_fact(TableIndexes, psql=runtime.psql, database=database, table=table)
+    indexes = batch.read(host, TableIndexes, psql=runtime.psql, database=database, table=table)
     if indexes is None:  # planning a fresh host: the table's migration creates the index
         if present:
             host.noop(f"{PROPERTIES_INDEX}: created with {table} by its migration")
@@ -120,49 +121,32 @@ def properties_index(runtime: Runtime, database: str, table: str, present: bool)
     yield psql_command(runtime, database, *statements)
 
 
-MAINTENANCE_CRON = "/etc/cron.d/tsdb-maintenance"
-
-
-def maintenance_cron_text(owner_role: str, minute: int = 7) -> str:
-    # A session of the owner role itself (local peer, mapped from the OS user postgres), not a
-    # superuser's session that SET ROLE: code the maintenance runs could RESET ROLE in that.
-    job = (
-        f"{minute} * * * * postgres tsdb-psql -X -q -At -v ON_ERROR_STOP=1 -U {owner_role} "
-        "-c 'SELECT klaviyo_run_maintenance()' 2>&1 | logger -t tsdb-maintenance"
-    )
-    return cron_file(
-        "the Apache-only TimescaleDB build cannot schedule jobs, so cron runs the aggregate "
-        "refresh and retention (klaviyo_run_maintenance) hourly, as the schema's owner role",
-        [job],
-    )
-
-
 @operation(is_idempotent=True)
-def maintenance_schedule(runtime: Runtime, database: str, owner_role: str):
-    """Where TimescaleDB cannot schedule (Apache build), cron runs the maintenance hourly;
+def maintenance_schedule(runtime: Runtime, database: str, cron: HostFile, known: list[str] = ()):
+    """Where TimescaleDB cannot schedule (Apache build), `cron` runs the maintenance hourly;
     where it can (Community build, its own policies), no cron job."""
-    current = host.get_fact(PostgresDatabase, psql=runtime.psql, database=database)
+    current = batch.read(host, PostgresDatabase, psql=runtime.psql, database=database)
     license_ = current.timescaledb_license if current else None
     if license_ is None:
         host.noop("decided once TimescaleDB is installed (by its license)")
         return
-    text = maintenance_cron_text(owner_role)
-    present = host.get_fact(Sha256File, path=MAINTENANCE_CRON)
+    paths = list(dict.fromkeys([*known, cron.path]))
+    present = batch.read(host, FileStates, paths=paths)[cron.path]
     if license_ == "apache":
-        if present == sha256(text):
+        if present is not None and present.sha256 == sha256(cron.text):
             host.noop("apache build: cron runs the aggregate refresh and retention hourly")
             return
         host.log("apache build: no compression; retention and aggregates by cron", logger.info)
-        yield FileUploadCommand(StringIO(text), MAINTENANCE_CRON)
-        yield f"chmod 644 {MAINTENANCE_CRON}"
+        yield FileUploadCommand(StringIO(cron.text), cron.path)
+        yield f"chmod {cron.mode} {cron.path}"
     elif present:
         host.log("timescale build: its own policies run; removing the cron job", logger.info)
-        yield f"rm -f {MAINTENANCE_CRON}"
+        yield f"rm -f {cron.path}"
     else:
         host.noop("timescale build: compression, retention and aggregates run as its jobs")
     if license_ == "timescale":
         by_cause: dict[str, list[str]] = {}
-        for job, _, error in host.get_fact(FailingJobs, psql=runtime.psql, database=database):
+        for job, _, error in batch.read(host, FailingJobs, psql=runtime.psql, database=database):
             by_cause.setdefault(known_issues.diagnose(error) or error, []).append(job)
         for why, jobs in by_cause.items():
             host.log(f"TimescaleDB jobs {', '.join(jobs)} failed their last run: {why}",

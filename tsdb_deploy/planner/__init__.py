@@ -13,6 +13,7 @@ from ..units import format_size
 from . import (
     autovacuum,
     budget,
+    chunks,
     connections,
     memory,
     observability,
@@ -60,6 +61,7 @@ class Plan:
     workload: Workload
     parameters: dict[str, Planned]
     budget: budget.Budget
+    chunk: chunks.ChunkInterval  # the events hypertable's chunk interval, with its reason
 
     def values(self) -> dict[str, str]:
         """Each parameter exactly as written in postgresql.conf."""
@@ -116,4 +118,9 @@ def plan(
             f"the worst-case memory use ({format_size(result.total)}) exceeds the "
             f"{format_size(hardware.memory_bytes)} limit: {result.summary()}.{hint}"
         )
-    return Plan(hardware, workload, dict(draft.params), result)
+    chunk = chunks.chunk_interval(
+        workload.events_per_day,
+        shared_buffers=values["shared_buffers"],
+        policies=dict(workload.chunk_policies),
+    )
+    return Plan(hardware, workload, dict(draft.params), result, chunk)

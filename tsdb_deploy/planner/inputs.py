@@ -137,6 +137,10 @@ class Workload:
     tls: bool = True  # TLS for network clients (off only when the inventory acknowledges it)
     ssl_cert_file: str = "server.crt"  # as PostgreSQL sees them; relative: in PGDATA
     ssl_key_file: str = "server.key"
+    events_per_day: int | None = None  # expected ingest; None: unknown (chunks.py)
+    # whole-chunk policies ((setting, interval) pairs: retention, compress_after) that bound
+    # the chunk interval
+    chunk_policies: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self):
         if self.profile not in PROFILES:

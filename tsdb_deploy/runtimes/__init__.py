@@ -1,26 +1,15 @@
-"""The seam between where PostgreSQL runs (natively, or in a container) and every deploy step.
+"""Where PostgreSQL runs (natively, or in a container): paths and shell commands.
 
-Each step talks to a Runtime: where the config lives, how to install, validate, reload,
-restart and run psql. A step that differs between runtimes differs only in here.
+Every deploy step is shared; a step that differs between runtimes differs only in a path or a
+command it takes from here. host_plan.runtime_for builds the host's runtime from its settings.
 """
 
 from __future__ import annotations
 
-from .base import Runtime
+from .base import Distro, Runtime, RuntimeConfigError
 from .docker import DockerRuntime
 from .native import NativeRuntime
 
 RUNTIMES: dict[str, type[Runtime]] = {"native": NativeRuntime, "docker": DockerRuntime}
 
-
-def for_settings(settings: dict) -> Runtime:
-    try:
-        return RUNTIMES[settings["runtime"]](settings)
-    except KeyError:
-        raise NotImplementedError(
-            f"runtime {settings['runtime']!r} is not implemented yet (available: "
-            f"{', '.join(RUNTIMES)})"
-        ) from None
-
-
-__all__ = ["RUNTIMES", "Runtime", "for_settings"]
+__all__ = ["RUNTIMES", "Distro", "DockerRuntime", "NativeRuntime", "Runtime", "RuntimeConfigError"]

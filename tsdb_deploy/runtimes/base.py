@@ -1,14 +1,32 @@
-"""What every runtime provides to the deploy steps."""
+"""What every runtime provides to the deploy: where things are and which shell commands do
+what. A runtime holds values and builds strings: it runs nothing itself.
+
+Each runtime is a frozen dataclass whose fields are the settings it depends on, under the
+settings' own names (host_plan.runtime_for fills them from the settings table), so what a
+runtime reads is declared in one place and typed.
+"""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-
-from pyinfra import host
-from pyinfra.api.exceptions import PyinfraError
-from pyinfra.facts.server import LinuxDistribution
+from dataclasses import dataclass
+from typing import ClassVar
 
 SOCKET_DIR = "/var/run/postgresql"  # the same on the host and in the container
+
+
+class RuntimeConfigError(ValueError):
+    """Settings this runtime cannot carry out on this host (e.g. packages its distribution
+    does not ship); found while the host's plan is built, before any change."""
+
+
+@dataclass(frozen=True)
+class Distro:
+    """The host's distribution, as the LinuxDistribution fact reports it."""
+
+    name: str  # debian | ubuntu
+    major: int | None
+    codename: str
 
 
 def initdb_args(pg_version: int, checksums: bool) -> list[str]:
@@ -27,13 +45,21 @@ def initdb_args(pg_version: int, checksums: bool) -> list[str]:
     return ["--encoding=UTF8", *locale, *(["--data-checksums"] if checksums else [])]
 
 
+# eq=False: identity hashing, as the runtime is passed to operations as an argument
+@dataclass(frozen=True, eq=False)
 class Runtime(ABC):
-    name: str
+    name: ClassVar[str]
+    # where the server's log goes: a directory of files on the host, or None (the runtime's
+    # log driver keeps it)
+    log_dir: ClassVar[str | None] = None
 
-    def __init__(self, settings: dict):
-        self.settings = settings
-        self.pg_version: int = settings["pg_version"]
-        self.port: int = settings["port"]
+    distro: Distro
+    pg_version: int
+    port: int
+    listen_addresses: str
+    app_networks: list[str]
+    pitr: bool
+    data_checksums: bool
 
     # --- where things are ------------------------------------------------------------
     @property
@@ -95,16 +121,12 @@ class Runtime(ABC):
         """Memory and CPU limits the runtime itself imposes on PostgreSQL, if any."""
         return None, None
 
-    def listen_addresses(self) -> str:
-        return self.settings["listen_addresses"]
+    def server_listen_addresses(self) -> str:
+        return self.listen_addresses
 
     def hba_networks(self) -> list[str]:
         """Networks the application role may connect from, as PostgreSQL sees them."""
-        return self.settings["app_networks"]
-
-    # where the server's log goes: a directory of files on the host, or None (the runtime's
-    # log driver keeps it)
-    log_dir: str | None = None
+        return self.app_networks
 
     def record(self) -> dict:
         """What checks need to know about this runtime (written to plan.json)."""
@@ -118,6 +140,15 @@ class Runtime(ABC):
     @abstractmethod
     def packages(self) -> list[str]:
         """The apt packages this runtime installs on the host."""
+
+    @property
+    @abstractmethod
+    def pgbackrest_conf_dir(self) -> str:
+        """Host directory of pgbackrest.conf (PostgreSQL's pgBackRest reads it there)."""
+
+    @property
+    @abstractmethod
+    def pgbackrest_log_path(self) -> str: ...
 
     # --- commands (shell) ------------------------------------------------------------
     @property
@@ -163,15 +194,6 @@ class Runtime(ABC):
             "log' >&2; exit 1; }; sleep 1; done"
         )
 
-    @property
-    @abstractmethod
-    def pgbackrest_conf_dir(self) -> str:
-        """Host directory of pgbackrest.conf (PostgreSQL's pgBackRest reads it there)."""
-
-    @property
-    @abstractmethod
-    def pgbackrest_log_path(self) -> str: ...
-
     @abstractmethod
     def tsdb_pitr_lines(self, stanza: str) -> list[str]:
         """Body of tsdb-pitr (after `target="$1"`): stop, pgBackRest restore, start, wait."""
@@ -180,25 +202,3 @@ class Runtime(ABC):
     def tsdb_pg_lines(self) -> list[str]:
         """The body of /usr/local/bin/tsdb-pg: run a client tool (psql, pg_dump, pg_restore,
         pgbackrest) as the superuser against the local instance, for root or postgres."""
-
-    # --- deploy steps (call pyinfra operations) ----------------------------------------
-    @abstractmethod
-    def install(self) -> None:
-        """Install PostgreSQL and TimescaleDB; leave a cluster initialised."""
-
-    def prepare_service(self, plan) -> None:  # noqa: B027 - most runtimes need nothing here
-        """Anything the service needs before its config is converged (e.g. a compose file)."""
-
-    @abstractmethod
-    def ensure_service(self) -> None:
-        """The database service is enabled at boot and running as declared."""
-
-    # --- shared helpers --------------------------------------------------------------
-    def distribution(self) -> tuple[str, int | None, str]:
-        """(debian|ubuntu, major version, codename) of the host, or an error."""
-        distro = host.get_fact(LinuxDistribution) or {}
-        name = (distro.get("name") or "").lower().split(" ")[0]
-        codename = (distro.get("release_meta") or {}).get("VERSION_CODENAME", "")
-        if name not in ("debian", "ubuntu"):
-            raise PyinfraError(f"{host.name}: {name or 'unknown OS'} is not Debian or Ubuntu")
-        return name, distro.get("major"), codename

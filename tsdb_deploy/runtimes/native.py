@@ -2,23 +2,43 @@
 
 from __future__ import annotations
 
-from io import StringIO
+from dataclasses import dataclass, field
 
-from pyinfra import host
-from pyinfra.api.exceptions import PyinfraError
-from pyinfra.operations import files, systemd
-
-from .. import apt, render
-from ..operations import packages_installed, upstream_packages
-from .base import SOCKET_DIR, Runtime, initdb_args
+from .. import apt
+from .base import SOCKET_DIR, Runtime, RuntimeConfigError
 
 # Debian 13 ships PostgreSQL 17 and an Apache-only TimescaleDB build (postgresql-17-timescaledb)
 DISTRO_PACKAGES = {("debian", 13): 17}
+CREATECLUSTER_CONF = "/etc/postgresql-common/createcluster.d/50-tsdb-deploy.conf"
+PIN_PATH = f"{apt.PREFERENCES_DIR}/tsdb-timescaledb"
 
 
+def locations(pg_version: int) -> dict[str, str]:
+    """File-location parameters of Debian's cluster `<version>/main`, as PostgreSQL sees them."""
+    config_dir = f"/etc/postgresql/{pg_version}/main"
+    return {
+        "data_directory": f"/var/lib/postgresql/{pg_version}/main",
+        "hba_file": f"{config_dir}/pg_hba.conf",
+        "ident_file": f"{config_dir}/pg_ident.conf",
+        "external_pid_file": f"{SOCKET_DIR}/{pg_version}-main.pid",
+        "unix_socket_directories": SOCKET_DIR,
+        "cluster_name": f"{pg_version}/main",
+        "timezone": "UTC",
+        "log_timezone": "UTC",
+    }
+
+
+@dataclass(frozen=True, eq=False)
 class NativeRuntime(Runtime):
     name = "native"
     log_dir = "/var/log/postgresql"  # pg_ctlcluster: postgresql-<version>-main.log
+
+    package_source: str
+    pgdg_apt_url: str
+    pgdg_key_url: str
+    timescale_apt_url: str
+    timescale_key_url: str | None
+    timescaledb_release: str = field(metadata={"setting": "timescaledb_version"})
 
     @property
     def cluster(self) -> str:
@@ -41,16 +61,7 @@ class NativeRuntime(Runtime):
         return f"/usr/lib/postgresql/{self.pg_version}/bin"
 
     def locations(self) -> dict[str, str]:
-        return {
-            "data_directory": self.data_directory,
-            "hba_file": self.hba_path,
-            "ident_file": f"{self.config_dir}/pg_ident.conf",
-            "external_pid_file": f"/var/run/postgresql/{self.cluster}.pid",
-            "unix_socket_directories": "/var/run/postgresql",
-            "cluster_name": f"{self.pg_version}/main",
-            "timezone": "UTC",
-            "log_timezone": "UTC",
-        }
+        return locations(self.pg_version)
 
     @property
     def cgroup_unit(self) -> str:
@@ -111,79 +122,35 @@ class NativeRuntime(Runtime):
             f"echo 'PostgreSQL did not accept connections within 60s' >&2; exit 1"
         )
 
-    # --- install ---------------------------------------------------------------------
+    # --- packages --------------------------------------------------------------------
+    @property
+    def upstream(self) -> bool:
+        return self.package_source == "upstream"
+
     def packages(self) -> list[str]:
         v = self.pg_version
-        timescaledb = (
+        timescaledb = f"timescaledb-2-postgresql-{v}" if self.upstream else (
             f"postgresql-{v}-timescaledb"
-            if self.settings["package_source"] == "distro"
-            else f"timescaledb-2-postgresql-{v}"
-        )
-        pitr = ["pgbackrest"] if self.settings["pitr"] else []
+        )  # fmt: skip
+        pitr = ["pgbackrest"] if self.pitr else []
         return [f"postgresql-{v}", timescaledb, f"postgresql-client-{v}", *pitr]
 
-    def check_distro(self) -> tuple[str, str]:
-        name, major, codename = self.distribution()
-        if self.settings["package_source"] == "distro":
-            shipped = DISTRO_PACKAGES.get((name, major))
-            if shipped != self.pg_version:
-                raise PyinfraError(
-                    f"{host.name}: package_source 'distro' needs a distribution that ships "
-                    f"PostgreSQL {self.pg_version} with TimescaleDB ({name} {major} does not; "
-                    "Debian 13 does): use package_source 'upstream'"
-                )
-        return name, codename
-
-    def install(self) -> None:
-        distro, codename = self.check_distro()
-        packages_installed(
-            name="Install apt prerequisites",
-            packages=["ca-certificates", "gnupg", "curl", "postgresql-common"],
-        )
-        # New clusters get data checksums: Debian's postgresql-common reads this drop-in
-        # when the package creates the main cluster.
-        files.put(
-            name="Cluster creation options (encoding, collation, data checksums)",
-            src=StringIO(
-                "# written by tsdb-deploy: options for clusters that postgresql-common creates\n"
-                "initdb_options = '"
-                + " ".join(initdb_args(self.pg_version, self.settings["data_checksums"]))
-                + "'\n"
-            ),
-            dest="/etc/postgresql-common/createcluster.d/50-tsdb-deploy.conf",
-            mode="644",
-        )
-        what = f"PostgreSQL {self.pg_version} and TimescaleDB"
-        if self.settings["package_source"] == "distro":
-            packages_installed(name=f"Install {what}", packages=self.packages())
+    def check(self) -> None:
+        """package_source 'distro' only where the distribution ships this PostgreSQL with
+        TimescaleDB."""
+        if self.upstream:
             return
-        upstream_packages(
-            name=f"Install {what} {self.timescaledb_version} from PGDG and Timescale (pinned)",
-            **self.upstream_install(distro, codename),
-        )
-
-    def upstream_install(self, distro: str, codename: str) -> dict:
-        """What the upstream install converges: the repositories, their sources entries and
-        the pin, the packages, and the pinned release (upstream_packages' arguments)."""
-        sources = self.upstream_sources(distro, codename)
-        held = self.timescaledb_packages()
-        version = self.settings["timescaledb_version"]
-        return {
-            "sources": sources,
-            "files": {
-                **{s.list_path: render.apt_source_file(s) for s in sources},
-                self.pin_path: render.apt_pin_file(held, version, "timescaledb_version"),
-            },
-            "packages": self.packages(),
-            "pinned": dict.fromkeys(held, version),
-            "setting": "timescaledb_version",
-        }
+        if DISTRO_PACKAGES.get((self.distro.name, self.distro.major)) != self.pg_version:
+            raise RuntimeConfigError(
+                f"package_source 'distro' needs a distribution that ships PostgreSQL "
+                f"{self.pg_version} with TimescaleDB ({self.distro.name} {self.distro.major} "
+                "does not; Debian 13 does): use package_source 'upstream'"
+            )
 
     @property
     def timescaledb_version(self) -> str | None:
         """What the install step pins; the distribution's own version for `distro`."""
-        upstream = self.settings["package_source"] == "upstream"
-        return self.settings["timescaledb_version"] if upstream else None
+        return self.timescaledb_release if self.upstream else None
 
     def timescaledb_packages(self) -> list[str]:
         """Timescale's packages, held together at timescaledb_version (the main package
@@ -191,26 +158,11 @@ class NativeRuntime(Runtime):
         v = self.pg_version
         return [f"timescaledb-2-postgresql-{v}", f"timescaledb-2-loader-postgresql-{v}"]
 
-    @property
-    def pin_path(self) -> str:
-        return f"{apt.PREFERENCES_DIR}/tsdb-timescaledb"
-
-    def upstream_sources(self, distro: str, codename: str) -> list[apt.AptSource]:
+    def upstream_sources(self) -> list[apt.AptSource]:
         """PGDG and Timescale, laid out as each publishes its repository."""
-        timescale = self.settings["timescale_apt_url"]
+        timescale, codename = self.timescale_apt_url, self.distro.codename
         return [
-            apt.AptSource("pgdg", self.settings["pgdg_apt_url"], f"{codename}-pgdg",
-                          self.settings["pgdg_key_url"]),
-            apt.AptSource("timescaledb", f"{timescale}/{distro}/", codename,
-                          self.settings["timescale_key_url"] or f"{timescale}/gpgkey"),
+            apt.AptSource("pgdg", self.pgdg_apt_url, f"{codename}-pgdg", self.pgdg_key_url),
+            apt.AptSource("timescaledb", f"{timescale}/{self.distro.name}/", codename,
+                          self.timescale_key_url or f"{timescale}/gpgkey"),
         ]  # fmt: skip
-
-    def ensure_service(self) -> None:
-        # postgresql.service starts every cluster at boot; the instance unit is the cluster.
-        systemd.service(
-            name="PostgreSQL enabled at boot",
-            service="postgresql",
-            running=True,
-            enabled=True,
-        )
-        systemd.service(name=f"{self.service} running", service=self.service, running=True)

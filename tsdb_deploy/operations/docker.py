@@ -3,7 +3,6 @@ the compose service. Each reads the host first and yields only what is needed.""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import shlex
@@ -14,58 +13,29 @@ from pathlib import Path
 from pyinfra import host, logger
 from pyinfra.api import FileUploadCommand, operation
 from pyinfra.api.exceptions import OperationError
-from pyinfra.facts.files import File, Sha256File
-from pyinfra.operations import files
+from pyinfra.facts.files import File
 
-from .. import formats
-from ..facts import DockerContainer, DockerImageContents, DockerImageId, PostgresIds
+from ..facts import (
+    DockerContainer,
+    DockerImageContents,
+    DockerImageId,
+    FileStates,
+    PostgresIds,
+    batch,
+)
+from ._common import sha256
 
-# daemon.json unless the inventory's docker_daemon replaces a key: bounded logs, and
-# live-restore so restarting dockerd (e.g. for this file) does not stop the database.
-DAEMON_DEFAULTS = {
-    "log-driver": "json-file",
-    "log-opts": {"max-size": "50m", "max-file": "5"},
-    "live-restore": True,
-}
-DAEMON_JSON = "/etc/docker/daemon.json"
-DAEMON_DROPIN = "/etc/systemd/system/docker.service.d/tsdb-deploy.conf"
 IMAGE_UPLOAD_DIR = "/var/lib/tsdb-deploy/images"
-KEYRING = "/etc/apt/keyrings/docker.asc"
-
-
-def upstream_repository(url: str, distro: str, codename: str) -> None:
-    base = f"{url.rstrip('/')}/{distro}"
-    files.directory(name="apt keyring directory", path="/etc/apt/keyrings", mode="755")
-    files.download(name="Docker signing key", src=f"{base}/gpg", dest=KEYRING, mode="644")
-    files.put(
-        name="Docker apt repository",
-        src=StringIO(
-            formats.apt_source_line(
-                options={"signed-by": KEYRING}, uri=base, suite=codename, components=["stable"]
-            )
-            + "\n"
-        ),
-        dest="/etc/apt/sources.list.d/docker.list",
-        mode="644",
-    )
-
-
-def _sha256(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def dropin_text(environment: dict) -> str:
-    lines = formats.systemd_environment(environment)
-    return "# written by tsdb-deploy\n[Service]\n" + "".join(line + "\n" for line in lines)
 
 
 @operation(is_idempotent=True)
-def docker_daemon(daemon_json: str, environment: dict):
-    """daemon.json and dockerd's environment; dockerd restarts only when either changed."""
+def docker_daemon(files: dict[str, str], known: list[str] = ()):
+    """dockerd's files (path -> text: daemon.json, its environment's drop-in); dockerd restarts
+    only when one changed."""
     changed = []
-    wanted = [(DAEMON_JSON, daemon_json), (DAEMON_DROPIN, dropin_text(environment))]
-    for path, text in wanted:
-        if host.get_fact(Sha256File, path=path) != _sha256(text):
+    states = batch.read(host, FileStates, paths=list(dict.fromkeys([*known, *files])))
+    for path, text in files.items():
+        if states[path] is None or states[path].sha256 != sha256(text):
             changed.append(path)
             yield f"mkdir -p {shlex.quote(str(Path(path).parent))}"
             yield FileUploadCommand(StringIO(text), path)
@@ -136,7 +106,7 @@ def image(ref: str, archive: str | None, timescaledb: str, tools: dict[str, str]
     """`ref` present: loaded from `archive` (uploaded) when given, else pulled; a new image is
     checked for the TimescaleDB release and the tools the deploy relies on before anything
     runs on it (an image already present was checked by the deploy's preflight)."""
-    present = host.get_fact(DockerImageId, ref=ref)
+    present = batch.read(host, DockerImageId, ref=ref)
     if archive:
         wanted = archive_image_id(archive)
         if present == wanted:
@@ -164,7 +134,7 @@ def image(ref: str, archive: str | None, timescaledb: str, tools: dict[str, str]
 @operation(is_idempotent=True)
 def data_directory(image: str, volume: str, pgdata_on_host: str, initdb_args: list[str]):
     """An initialised PGDATA on the volume; never touches one that has PG_VERSION."""
-    if host.get_fact(File, path=f"{pgdata_on_host}/PG_VERSION"):
+    if batch.read(host, File, path=f"{pgdata_on_host}/PG_VERSION"):
         host.noop("the data directory is initialised")
         return
     mount = "/var/lib/postgresql/data"
@@ -190,10 +160,10 @@ def compose_service(
     Compose records a hash of the service's configuration on the container; when the file
     changed since (limits, ports, image), `up` recreates it, once.
     """
-    state = host.get_fact(
-        DockerContainer, container=container, compose=compose_file, service=service
+    state = batch.read(
+        host, DockerContainer, container=container, compose=compose_file, service=service
     )
-    image_id = host.get_fact(DockerImageId, ref=image)
+    image_id = batch.read(host, DockerImageId, ref=image)
     reasons = []
     if state is None:
         reasons.append("the container does not exist")
@@ -283,7 +253,7 @@ def host_postgres_user(image: str, container: str, owned: list[str]):
     `postgres` on both sides. The docker group lets the backup jobs reach the container
     (it is root-equivalent on the host, as running `docker exec` is).
     """
-    ids = host.get_fact(PostgresIds, image=image)
+    ids = batch.read(host, PostgresIds, image=image)
     own = ids.holders == ("postgres", "postgres")  # no other account holds the image's ids
     if ids.host == ids.image and ids.image is not None and ids.in_docker_group and own:
         host.noop(f"host user postgres has the image's ids {ids.image[0]}/{ids.image[1]}, "

@@ -1,0 +1,100 @@
+"""Rendered files and their directories onto the host: one fact reads every path's state
+(owner, mode, hash), and only what differs is written. Every write is atomic."""
+
+from __future__ import annotations
+
+import secrets
+import shlex
+from io import StringIO
+from typing import TYPE_CHECKING
+
+from pyinfra import host, logger
+from pyinfra.api import FileUploadCommand, StringCommand, operation
+
+from ..facts import FileStates, batch
+from ._common import sha256, show_diff
+
+if TYPE_CHECKING:
+    from ..render import Directory, HostFile
+
+
+def install_file(
+    path: str,
+    text: str,
+    owner: str,
+    mode: str,
+    validate: str | None = None,
+    secret: bool = False,
+):
+    """Upload beside `path` under a name no other run uses, with its owner and mode, validate,
+    then rename into place (atomic: no reader sees a half-written file).
+
+    A secret over SSH with sudo: pyinfra first uploads as the login user to a temporary file,
+    by default in /tmp with that user's umask (often world-readable); it goes to a directory
+    only that user can enter instead, made without sudo and removed after."""
+    token = secrets.token_hex(4)
+    candidate = f"{path}.tsdb-new-{token}"
+    if secret:
+        private = f"/tmp/tsdb-upload-{token}"
+        yield StringCommand("mkdir", "-m", "700", private, _sudo=False)
+        yield FileUploadCommand(StringIO(text), candidate, remote_temp_filename=f"{private}/f")
+        yield StringCommand("rm", "-rf", private, _sudo=False)
+    else:
+        yield FileUploadCommand(StringIO(text), candidate)
+    yield f"chown {owner} {candidate} && chmod {mode} {candidate}"
+    if validate:
+        # On a bad file: leave the live one alone, remove the candidate, fail loudly.
+        yield f"{validate.format(candidate=candidate)} || {{ rm -f {candidate}; exit 1; }}"
+    yield f"mv -f {candidate} {path}"
+
+
+def fix_owner_and_mode(path: str, state, owner: str, mode: str):
+    """chown and chmod `path` if either differs (`owner` is user:group, `mode` octal text)."""
+    if state is not None and (f"{state.user}:{state.group}", state.mode) != (owner, int(mode, 8)):
+        host.log(f"{path}: {state.user}:{state.group} {state.mode:o} -> {owner} {mode}",
+                 logger.info)  # fmt: skip
+        yield f"chown {owner} {path} && chmod {mode} {path}"
+
+
+@operation(is_idempotent=True)
+def host_files(files: list[HostFile], directories: list[Directory] = (), known: list[str] = ()):
+    """`directories`, then `files` as rendered, each with its owner and mode.
+
+    `known`: every path the deploy manages (HostPlan.known_paths), read in one command that
+    the other steps share (facts.batch); without it, just these."""
+    ours = [*(d.path for d in directories), *(f.path for f in files)]
+    paths = list(dict.fromkeys([*known, *ours]))
+    states = batch.read(host, FileStates, paths=paths)
+    changed = []
+    for d in directories:
+        if states[d.path] is None:
+            changed.append(d.path)
+            path = shlex.quote(d.path)
+            yield f"mkdir -p {path} && chown {d.owner} {path} && chmod {d.mode} {path}"
+        else:
+            yield from fix_owner_and_mode(d.path, states[d.path], d.owner, d.mode)
+    for f in files:
+        state = states[f.path]
+        if state is None or state.sha256 != sha256(f.text):
+            changed.append(f.path)
+            if not f.secret:
+                show_diff(f.path, f.text)
+            parent = f.path.rsplit("/", 1)[0]
+            yield f"mkdir -p {shlex.quote(parent)}"
+            yield from install_file(f.path, f.text, f.owner, f.mode, secret=f.secret)
+        else:
+            yield from fix_owner_and_mode(f.path, state, f.owner, f.mode)
+    if not changed:
+        names = [p.rsplit("/", 1)[-1] for p in ours]
+        host.noop(f"{', '.join(names)}: as rendered")
+
+
+@operation(is_idempotent=True)
+def files_absent(paths: list[str], known: list[str] = ()):
+    """None of `paths` exists (what a setting turned off leaves behind)."""
+    states = batch.read(host, FileStates, paths=list(dict.fromkeys([*known, *paths])))
+    present = [p for p in paths if states[p] is not None]
+    if not present:
+        host.noop(f"absent: {', '.join(paths)}")
+        return
+    yield f"rm -f {' '.join(shlex.quote(p) for p in present)}"
