@@ -69,7 +69,6 @@ class HostPlan:
     migrations: tuple[Migration, ...]
     schema_variables: dict  # psql variables of the migrations (sql/README.md)
     events_properties_index: bool
-    backup_dir: str
     image_archive: str | None  # docker: a `docker save` archive to load instead of pulling
 
     def files_of(self, step: str) -> list[HostFile]:
@@ -83,7 +82,8 @@ class HostPlan:
         """Every path whose state a step reads: all are read in one command (facts.batch)."""
         keyrings = [s.keyring for s in self.runtime.upstream_sources()]
         paths = [*(d.path for d in self.directories), self.runtime.config_dir,
-                 *(f.path for f in self.files), *keyrings]  # fmt: skip
+                 *(f.path for f in self.files), *keyrings,
+                 *render.absent_files(self.runtime)]  # fmt: skip
         return list(dict.fromkeys(paths))
 
     @property
@@ -355,7 +355,6 @@ def from_facts(name: str, data: dict, distro_fact, read) -> HostPlan:
         migrations=tuple(migrations),
         schema_variables=schema_variables(settings, the_plan),
         events_properties_index=settings["events_properties_index"],
-        backup_dir=settings["BACKUP_DIR"],
         image_archive=settings["timescaledb_image_archive"],
     )
 

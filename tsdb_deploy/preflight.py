@@ -52,9 +52,9 @@ def check(host, hp: HostPlan) -> None:
     expected = runtime.timescaledb_version
     if expected:
         _no_database_ahead(found, expected)
-    if runtime.name == "native" and runtime.upstream:
+    if runtime.upstream_sources():
         _upstream_repositories(host, hp.apt_install(), hp.known_paths)
-    elif runtime.name == "docker":
+    if runtime.name == "docker":
         _image_version(host, runtime, hp.image_archive)
 
 

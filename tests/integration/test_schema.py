@@ -161,7 +161,9 @@ def test_the_properties_index_follows_its_setting(target):
     chunks = target.psql("SELECT count(*) FROM show_chunks('klaviyo_events')")
     assert int(chunks) > 1 and target.psql(on_chunks) == chunks
     off = {"events_properties_index": False}
-    record = "Record the plan this host was sized with"  # it notes the setting
+    record = (
+        "Record the plan this host was sized with; tsdb-pg and tsdb-psql"  # it notes the setting
+    )
     try:
         planned = target.deploy(off, dry=True).changing
         assert "klaviyo_events properties index absent as set" in planned, planned

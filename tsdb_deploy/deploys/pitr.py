@@ -15,7 +15,7 @@ def point_in_time_recovery(hp: HostPlan) -> None:
     if not hp.runtime.pitr:
         operations.files_absent(
             name="No pgBackRest schedule, no tsdb-pitr",
-            paths=[render.PGBACKREST_CRON, render.PITR_TOOL],
+            paths=render.absent_files(hp.runtime),
             known=hp.known_paths,
         )
         return

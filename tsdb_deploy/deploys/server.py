@@ -30,7 +30,7 @@ def database_server(hp: HostPlan) -> None:
     )
     install.service_running(hp)
     operations.host_files(
-        name="The plan this host was sized with; tsdb-pg and tsdb-psql",
+        name="Record the plan this host was sized with; tsdb-pg and tsdb-psql",
         files=[*hp.files_of("record"), *hp.files_of("tools")],
         directories=hp.directories_of("record"),
         known=hp.known_paths,

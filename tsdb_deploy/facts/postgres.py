@@ -12,6 +12,9 @@ from pyinfra.api import FactBase
 # --- the live PostgreSQL server ----------------------------------------------------------
 
 NOT_RUNNING = "__TSDB_NOT_RUNNING__"
+# every query a fact runs: no psqlrc, rows only, unaligned, fields split by the unit separator
+# (a byte no name or value holds), stop at the first error
+QUERY_FLAGS = "-X -A -t -q -v ON_ERROR_STOP=1 -F $'\\x1f'"
 
 
 @dataclass(frozen=True)
@@ -71,10 +74,7 @@ class PostgresServer(FactBase):
 
     def command(self, psql: str) -> str:
         sql = shlex.quote(LIVE_SERVER_SQL)
-        return (
-            f"{psql} -X -A -t -q -v ON_ERROR_STOP=1 -F $'\\x1f' -d postgres -c {sql} 2>/dev/null"
-            f" || echo {NOT_RUNNING}"
-        )
+        return f"{psql} {QUERY_FLAGS} -d postgres -c {sql} 2>/dev/null || echo {NOT_RUNNING}"
 
     shell_executable = "bash"  # $'..' quoting
 
@@ -113,7 +113,6 @@ class PostgresDatabase(FactBase):
     shell_executable = "bash"
 
     def command(self, psql: str, database: str) -> str:
-        opts = "-X -A -t -q -v ON_ERROR_STOP=1 -F $'\\x1f'"
         cluster_sql = shlex.quote(
             "SELECT 'D', datname, '' FROM pg_database WHERE NOT datistemplate "
             "UNION ALL SELECT 'R', rolname, coalesce(rolpassword, '') FROM pg_authid "
@@ -126,8 +125,8 @@ class PostgresDatabase(FactBase):
         )
         db = shlex.quote(database)
         return (
-            f"{{ {psql} {opts} -d postgres -c {cluster_sql} &&"
-            f" {{ {psql} {opts} -d {db} -c {db_sql} 2>/dev/null || true; }}; }} 2>/dev/null"
+            f"{{ {psql} {QUERY_FLAGS} -d postgres -c {cluster_sql} &&"
+            f" {{ {psql} {QUERY_FLAGS} -d {db} -c {db_sql} 2>/dev/null || true; }}; }} 2>/dev/null"
             f" || echo {NOT_RUNNING}"
         )
 
@@ -176,7 +175,6 @@ class TimescaledbVersions(FactBase):
     shell_executable = "bash"
 
     def command(self, psql: str, database: str) -> str:
-        opts = "-X -A -t -q -v ON_ERROR_STOP=1 -F $'\\x1f'"
         databases = shlex.quote(
             "SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate"
         )
@@ -193,13 +191,13 @@ class TimescaledbVersions(FactBase):
         license_ = shlex.quote("SELECT 'L', current_setting('timescaledb.license', true)")
         # a for loop, not `while read`: `docker exec -i` would swallow the loop's input
         return (
-            f"dbs=$({psql} {opts} -d postgres -c {databases} 2>/dev/null)"
+            f"dbs=$({psql} {QUERY_FLAGS} -d postgres -c {databases} 2>/dev/null)"
             f" || {{ echo {NOT_RUNNING}; exit 0; }}; "
-            f"{psql} {opts} -d postgres -c {cluster}; "
+            f"{psql} {QUERY_FLAGS} -d postgres -c {cluster}; "
             "for db in $dbs; do "
-            f"{psql} {opts} -d \"dbname='$db' options='-c timescaledb.disable_load=on'\" "
+            f"{psql} {QUERY_FLAGS} -d \"dbname='$db' options='-c timescaledb.disable_load=on'\" "
             f"-c {extension} || exit 1; done; "
-            f"{psql} {opts} -d {shlex.quote(database)} -c {license_} 2>/dev/null || true"
+            f"{psql} {QUERY_FLAGS} -d {shlex.quote(database)} -c {license_} 2>/dev/null || true"
         )
 
     def process(self, output):
@@ -223,8 +221,7 @@ class FailingJobs(FactBase):
             "timescaledb_information.job_stats s USING (job_id) WHERE j.scheduled AND "
             "s.last_run_status = 'Failed' ORDER BY 1"
         )
-        opts = "-X -A -t -q -v ON_ERROR_STOP=1 -F $'\\x1f'"
-        return f"{psql} {opts} -d {shlex.quote(database)} -c {sql} 2>/dev/null || true"
+        return f"{psql} {QUERY_FLAGS} -d {shlex.quote(database)} -c {sql} 2>/dev/null || true"
 
     def process(self, output):
         return [tuple(line.split("\x1f", 2)) for line in output if line.count("\x1f") == 2]
@@ -260,11 +257,10 @@ class MigrationLedger(FactBase):
             "SELECT version, name, sha256 FROM tsdb_deploy.schema_migrations ORDER BY version"
         )
         exists = shlex.quote("SELECT to_regclass('tsdb_deploy.schema_migrations') IS NOT NULL")
-        opts = "-X -A -t -q -v ON_ERROR_STOP=1 -F $'\\x1f'"
         db = shlex.quote(database)
         return (
-            f"e=$({psql} {opts} -d {db} -c {exists} 2>/dev/null) || {{ echo {NOT_RUNNING}; "
-            f'exit 0; }}; [ "$e" = t ] && {psql} {opts} -d {db} -c {sql} || true'
+            f"e=$({psql} {QUERY_FLAGS} -d {db} -c {exists} 2>/dev/null) || {{ echo {NOT_RUNNING}; "
+            f'exit 0; }}; [ "$e" = t ] && {psql} {QUERY_FLAGS} -d {db} -c {sql} || true'
         )
 
     def process(self, output):
@@ -298,8 +294,7 @@ class HypertableDimensions(FactBase):
             "coalesce(extract(epoch FROM time_interval), 0), coalesce(num_partitions, 0) "
             "FROM timescaledb_information.dimensions"
         )
-        opts = "-X -A -t -q -v ON_ERROR_STOP=1 -F $'\\x1f'"
-        return f"{psql} {opts} -d {shlex.quote(database)} -c {sql} 2>/dev/null || true"
+        return f"{psql} {QUERY_FLAGS} -d {shlex.quote(database)} -c {sql} 2>/dev/null || true"
 
     def process(self, output):
         return parse_dimensions(list(output))
@@ -334,8 +329,7 @@ class TableIndexes(FactBase):
             "SELECT 'index', i.relname::text, x.indisvalid::text FROM pg_index x "
             f"JOIN pg_class i ON i.oid = x.indexrelid WHERE x.indrelid = {relation}"
         )
-        opts = "-X -A -t -q -v ON_ERROR_STOP=1 -F $'\\x1f'"
-        return f"{psql} {opts} -d {shlex.quote(database)} -c {sql} 2>/dev/null || true"
+        return f"{psql} {QUERY_FLAGS} -d {shlex.quote(database)} -c {sql} 2>/dev/null || true"
 
     def process(self, output):
         return parse_table_indexes(list(output))

@@ -29,11 +29,15 @@ def show_diff(path: str, text: str) -> None:
         logger.info("  %s", line)
 
 
+# every script the operations run: no psqlrc, quiet, stop (and roll back) at the first error
+SCRIPT_FLAGS = "-X -q -v ON_ERROR_STOP=1"
+
+
 def psql_command(runtime: Runtime, database: str, *statements: str) -> str:
     """psql running each statement with its own -c: each in its own transaction, all in one
     session (a SET holds for the statements after it)."""
     commands = " ".join(f"-c {shlex.quote(sql)}" for sql in statements)
-    return f"{runtime.psql} -X -q -v ON_ERROR_STOP=1 -d {shlex.quote(database)} {commands}"
+    return f"{runtime.psql} {SCRIPT_FLAGS} -d {shlex.quote(database)} {commands}"
 
 
 def psql_file(runtime: Runtime, database: str, sql: str, remote_path: str, args: str = ""):
@@ -42,6 +46,6 @@ def psql_file(runtime: Runtime, database: str, sql: str, remote_path: str, args:
     yield f"chmod 600 {remote_path}"
     # root opens the file and hands it to psql on stdin: it stays readable by root only
     yield (
-        f"{runtime.psql} -X -q -v ON_ERROR_STOP=1 {args} -d {shlex.quote(database)} "
+        f"{runtime.psql} {SCRIPT_FLAGS} {args} -d {shlex.quote(database)} "
         f"< {remote_path}; rc=$?; rm -f {remote_path}; exit $rc"
     )

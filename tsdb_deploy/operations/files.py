@@ -63,30 +63,27 @@ def host_files(files: list[HostFile], directories: list[Directory] = (), known: 
     `known`: every path the deploy manages (HostPlan.known_paths), read in one command that
     the other steps share (facts.batch); without it, just these."""
     ours = [*(d.path for d in directories), *(f.path for f in files)]
-    paths = list(dict.fromkeys([*known, *ours]))
-    states = batch.read(host, FileStates, paths=paths)
-    changed = []
+    states = batch.read(host, FileStates, paths=list(dict.fromkeys([*known, *ours])))
+    todo = []
     for d in directories:
         if states[d.path] is None:
-            changed.append(d.path)
             path = shlex.quote(d.path)
-            yield f"mkdir -p {path} && chown {d.owner} {path} && chmod {d.mode} {path}"
+            todo.append(f"mkdir -p {path} && chown {d.owner} {path} && chmod {d.mode} {path}")
         else:
-            yield from fix_owner_and_mode(d.path, states[d.path], d.owner, d.mode)
+            todo += fix_owner_and_mode(d.path, states[d.path], d.owner, d.mode)
     for f in files:
         state = states[f.path]
         if state is None or state.sha256 != sha256(f.text):
-            changed.append(f.path)
             if not f.secret:
                 show_diff(f.path, f.text)
-            parent = f.path.rsplit("/", 1)[0]
-            yield f"mkdir -p {shlex.quote(parent)}"
-            yield from install_file(f.path, f.text, f.owner, f.mode, secret=f.secret)
+            todo.append(f"mkdir -p {shlex.quote(f.path.rsplit('/', 1)[0])}")
+            todo += install_file(f.path, f.text, f.owner, f.mode, secret=f.secret)
         else:
-            yield from fix_owner_and_mode(f.path, state, f.owner, f.mode)
-    if not changed:
-        names = [p.rsplit("/", 1)[-1] for p in ours]
-        host.noop(f"{', '.join(names)}: as rendered")
+            todo += fix_owner_and_mode(f.path, state, f.owner, f.mode)
+    if not todo:
+        host.noop(f"{', '.join(p.rsplit('/', 1)[-1] for p in ours)}: as rendered")
+        return
+    yield from todo
 
 
 @operation(is_idempotent=True)

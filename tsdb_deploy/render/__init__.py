@@ -97,8 +97,8 @@ def host_files(
     if isinstance(rt, NativeRuntime):
         out.append(HostFile("install", CREATECLUSTER_CONF, native.createcluster_conf(
             pg_version=rt.pg_version, data_checksums=rt.data_checksums)))  # fmt: skip
+        out += [HostFile("apt", s.list_path, apt_source_file(s)) for s in rt.upstream_sources()]
         if rt.upstream:
-            out += [HostFile("apt", s.list_path, apt_source_file(s)) for s in rt.upstream_sources()]
             pin = apt_pin_file(rt.timescaledb_packages(), rt.timescaledb_release,
                                "timescaledb_version")  # fmt: skip
             out.append(HostFile("apt", PIN_PATH, pin))
@@ -141,6 +141,12 @@ def host_files(
     out.append(HostFile("maintenance", MAINTENANCE_CRON,
                         schema.maintenance_cron(owner_role=v.owner_role)))  # fmt: skip
     return out
+
+
+def absent_files(rt: Runtime) -> list[str]:
+    """Files a setting turned off must not leave behind: pgBackRest's schedule and tsdb-pitr
+    without point-in-time recovery."""
+    return [] if rt.pitr else [PGBACKREST_CRON, PITR_TOOL]
 
 
 def backup_conf(v: FileValues, pg_version: int) -> str:
@@ -203,7 +209,8 @@ def server_files(
 
 
 __all__ = [
-    "HEADER", "Directory", "FileValues", "HostFile", "RenderError", "apt", "cron_file", "header",
+    "HEADER", "Directory", "FileValues", "HostFile", "RenderError", "absent_files", "apt",
+    "cron_file", "header",
     "host_directories", "host_files", "pg_hba_conf", "pg_ident_conf", "postgresql_conf",
     "render", "server_files",
 ]  # fmt: skip

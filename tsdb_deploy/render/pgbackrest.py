@@ -7,32 +7,10 @@ from ..runtimes.base import SOCKET_DIR
 from .text import cron_file, render
 
 
-def pgbackrest_conf(
-    *,
-    host_name: str,
-    runtime: str,
-    repo_path: str,
-    repo2_path: str | None,
-    retention_full: int,
-    process_max: int,
-    log_path: str,
-    pgdata: str,
-    port: int,
-) -> str:
-    return render(
-        "pgbackrest.conf.j2",
-        host_name=host_name,
-        runtime=runtime,
-        repo_path=repo_path,
-        repo2_path=repo2_path,
-        retention_full=retention_full,
-        process_max=process_max,
-        log_path=log_path,
-        stanza=pgbackrest.STANZA,
-        pgdata=pgdata,
-        socket_dir=SOCKET_DIR,
-        port=port,
-    )
+def pgbackrest_conf(**values) -> str:
+    """`values`: host_name, runtime, repo_path, repo2_path, retention_full, process_max,
+    log_path, pgdata, port (the strict template names any that is missing)."""
+    return render("pgbackrest.conf.j2", stanza=pgbackrest.STANZA, socket_dir=SOCKET_DIR, **values)
 
 
 def pgbackrest_cron() -> str:

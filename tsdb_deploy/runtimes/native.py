@@ -159,7 +159,10 @@ class NativeRuntime(Runtime):
         return [f"timescaledb-2-postgresql-{v}", f"timescaledb-2-loader-postgresql-{v}"]
 
     def upstream_sources(self) -> list[apt.AptSource]:
-        """PGDG and Timescale, laid out as each publishes its repository."""
+        """PGDG and Timescale, laid out as each publishes its repository (package_source
+        upstream)."""
+        if not self.upstream:
+            return []
         timescale, codename = self.timescale_apt_url, self.distro.codename
         return [
             apt.AptSource("pgdg", self.pgdg_apt_url, f"{codename}-pgdg", self.pgdg_key_url),

@@ -1,0 +1,89 @@
+"""Batched facts: many facts' own commands in one shell, each section handed to its own
+parser, answered from the snapshot until the host changes. Run for real with a local shell."""
+
+from __future__ import annotations
+
+import subprocess
+from types import SimpleNamespace
+
+from pyinfra.facts.server import Command
+
+from tsdb_deploy.facts import FileStates, batch
+from tsdb_deploy.facts.batch import Snapshot, split_sections
+
+
+class LocalHost:
+    """Answers get_fact by running the fact's command in a local bash, as pyinfra would on a
+    host: the section's lines to the fact's parser, its default when there are none."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.state = SimpleNamespace(current_stage="execute")
+        self.commands: list[str] = []
+
+    def get_fact(self, cls, **kwargs):
+        fact = cls()
+        command = batch._command_text(cls, kwargs)
+        self.commands.append(command)
+        out = subprocess.run(["bash", "-c", command], capture_output=True, text=True)
+        lines = out.stdout.splitlines()
+        if out.returncode != 0:
+            raise RuntimeError(f"{cls.__name__} failed: {out.stderr}")
+        return fact.process(lines) if lines else fact.default()
+
+
+def test_sections_of_failed_commands_are_left_out():
+    lines = ["M:begin:0", "a", "b", "M:end:0:0", "M:begin:1", "c", "M:end:1:3", "M:begin:2",
+             "M:end:2:0"]  # fmt: skip
+    assert split_sections(lines, "M", 3) == {0: ["a", "b"], 2: []}
+
+
+def test_expected_facts_are_read_in_one_command_and_equal_their_own_reads(tmp_path):
+    (tmp_path / "a").write_text("one\n")
+    paths = [str(tmp_path / "a"), str(tmp_path / "missing")]
+    requests = [(FileStates, {"paths": paths}), (Command, {"command": "echo hi; echo there"}),
+                (Command, {"command": "exit 4"})]  # fmt: skip
+    host = LocalHost("batch-test-1")
+    batch.expect(host.name, requests)
+    try:
+        states = batch.read(host, FileStates, paths=paths)
+        said = batch.read(host, Command, command="echo hi; echo there")
+        assert len(host.commands) == 1  # both from the one snapshot
+        alone = LocalHost("alone")
+        assert states == alone.get_fact(FileStates, paths=paths)
+        assert said == alone.get_fact(Command, command="echo hi; echo there") == "hi\nthere"
+        assert (
+            states[paths[1]] is None
+            and states[paths[0]].mode == (tmp_path / "a").stat().st_mode & 0o777
+        )
+        # a failed section is read on its own, as pyinfra reads (and fails) it
+        try:
+            batch.read(host, Command, command="exit 4")
+        except RuntimeError as exc:
+            assert "Command failed" in str(exc)
+        assert len(host.commands) == 2
+    finally:
+        batch.forget(host.name)
+        batch.expect(host.name, [])
+
+
+def test_a_change_drops_the_snapshot_and_unexpected_facts_are_read_alone(tmp_path):
+    path = str(tmp_path / "f")
+    host = LocalHost("batch-test-2")
+    batch.expect(host.name, [(FileStates, {"paths": [path]})])
+    try:
+        assert batch.read(host, FileStates, paths=[path])[path] is None
+        (tmp_path / "f").write_text("x")
+        assert batch.read(host, FileStates, paths=[path])[path] is None  # the snapshot
+        batch.forget(host.name)  # what the callback does after an operation changed the host
+        assert batch.read(host, FileStates, paths=[path])[path] is not None
+        assert batch.read(host, Command, command="echo alone") == "alone"
+        assert [c for c in host.commands if "echo alone" in c] == ["echo alone"]
+    finally:
+        batch.forget(host.name)
+        batch.expect(host.name, [])
+
+
+def test_the_snapshot_command_frames_each_fact():
+    command = Snapshot().command([(Command, {"command": "true"})], marker="MK")
+    assert command == "echo MK:begin:0; ( true ) </dev/null; echo MK:end:0:$?"
