@@ -45,6 +45,7 @@ from .preflight import PreflightError
 from .render import Directory, FileValues, HostFile, RenderError
 from .render.backups import TIERS
 from .runtimes import RUNTIMES, Distro, Runtime, RuntimeConfigError
+from .runtimes.native import PIN_PATH
 from .settings import SettingsError, resolve
 from .units import format_size
 
@@ -310,7 +311,16 @@ def planning_reads(runtime: Runtime, database: str) -> list[tuple[type, dict]]:
         reads.append(
             (DockerImageContents, {"image": runtime.image, "tools": list(runtime.image_tools())})
         )
+    if runtime.upstream_sources():
+        reads.append((FileStates, {"paths": apt_paths(runtime)}))
     return reads
+
+
+def apt_paths(runtime: Runtime) -> list[str]:
+    """The upstream install's files and keyrings, in the order upstream_pending reads them."""
+    sources = runtime.upstream_sources()
+    pin = [PIN_PATH] if runtime.name == "native" else []
+    return [*(s.list_path for s in sources), *pin, *(s.keyring for s in sources)]
 
 
 def from_facts(name: str, data: dict, distro_fact, read) -> HostPlan:
@@ -365,6 +375,19 @@ ERRORS = (
 )  # fmt: skip
 
 
+def plan_facts(host) -> dict:
+    """Fetch what sizing and the preflight read of `host` into its snapshot, in two commands
+    (the distribution, then the rest); returns the LinuxDistribution fact."""
+    batch.expect(host.name, [(LinuxDistribution, {})])
+    distro = batch.read(host, LinuxDistribution)
+    settings = resolve(dict(host.data.dict()), host.name)
+    runtime = runtime_for(settings, distro_of(distro))
+    reads = planning_reads(runtime, settings["database"])
+    batch.expect(host.name, [(LinuxDistribution, {}), *reads])
+    batch.read(host, reads[0][0], **reads[0][1])
+    return distro
+
+
 def build(host) -> HostPlan:
     """The host's plan from pyinfra's inventory and facts, checked against the host as it is
     (preflight); any error is one line naming the host."""
@@ -374,12 +397,8 @@ def build(host) -> HostPlan:
         return batch.read(host, fact, **kwargs)
 
     try:
-        data = dict(host.data.dict())
-        distro = host.get_fact(LinuxDistribution)
-        settings = resolve(data, host.name)
-        runtime = runtime_for(settings, distro_of(distro))
-        batch.expect(host.name, planning_reads(runtime, settings["database"]))
-        hp = from_facts(host.name, data, distro, read)
+        distro = plan_facts(host)
+        hp = from_facts(host.name, dict(host.data.dict()), distro, read)
         preflight.check(host, hp)
         batch.expect(host.name, hp.reads())
     except ERRORS as exc:

@@ -53,7 +53,7 @@ def check(host, hp: HostPlan) -> None:
     if expected:
         _no_database_ahead(found, expected)
     if runtime.upstream_sources():
-        _upstream_repositories(host, hp.apt_install(), hp.known_paths)
+        _upstream_repositories(host, hp.apt_install())
     if runtime.name == "docker":
         _image_version(host, runtime, hp.image_archive)
 
@@ -84,11 +84,10 @@ def _no_database_ahead(found, expected: str) -> None:
         )
 
 
-def _upstream_repositories(host, install: dict, known: list[str]) -> None:
+def _upstream_repositories(host, install: dict) -> None:
     installed, _, todo = upstream_pending(
-        host, install["sources"], install["files"], install["packages"], install["pinned"],
-        known,
-    )  # fmt: skip
+        host, install["sources"], install["files"], install["packages"], install["pinned"]
+    )
     try:
         check_no_downgrade(installed, install["pinned"], install["setting"])
         if todo:

@@ -38,17 +38,27 @@ def test_sections_of_failed_commands_are_left_out():
     assert split_sections(lines, "M", 3) == {0: ["a", "b"], 2: []}
 
 
+def test_output_without_a_final_newline_keeps_its_last_line():
+    lines = ["M:begin:0", '{"a": 1}M:end:0:0', "M:begin:1", "x", "M:end:1:0"]
+    assert split_sections(lines, "M", 2) == {0: ['{"a": 1}'], 1: ["x"]}
+
+
 def test_expected_facts_are_read_in_one_command_and_equal_their_own_reads(tmp_path):
     (tmp_path / "a").write_text("one\n")
     paths = [str(tmp_path / "a"), str(tmp_path / "missing")]
-    requests = [(FileStates, {"paths": paths}), (Command, {"command": "echo hi; echo there"}),
-                (Command, {"command": "exit 4"})]  # fmt: skip
+    requests = [
+        (FileStates, {"paths": paths}),
+        (Command, {"command": "echo hi; echo there"}),
+        (Command, {"command": "exit 4"}),
+        (Command, {"command": "printf last"}),
+    ]
     host = LocalHost("batch-test-1")
     batch.expect(host.name, requests)
     try:
         states = batch.read(host, FileStates, paths=paths)
         said = batch.read(host, Command, command="echo hi; echo there")
-        assert len(host.commands) == 1  # both from the one snapshot
+        assert batch.read(host, Command, command="printf last") == "last"
+        assert len(host.commands) == 1  # all from the one snapshot
         alone = LocalHost("alone")
         assert states == alone.get_fact(FileStates, paths=paths)
         assert said == alone.get_fact(Command, command="echo hi; echo there") == "hi\nthere"

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import secrets
 
+from pyinfra import logger
 from pyinfra.api import FactBase, StringCommand
 from pyinfra.api.state import BaseStateCallback
 
@@ -55,10 +56,16 @@ def split_sections(lines: list[str], marker: str, count: int) -> dict[int, list[
     sections: dict[int, list[str]] = {}
     current: int | None = None
     body: list[str] = []
+    end = f"{marker}:end:"
     for line in lines:
+        if end in line and not line.startswith(end):  # output without a final newline
+            head, _, tail = line.partition(end)
+            if current is not None:
+                body.append(head)
+            line = end + tail
         if line.startswith(f"{marker}:begin:"):
             current, body = int(line.rsplit(":", 1)[1]), []
-        elif line.startswith(f"{marker}:end:") and current is not None:
+        elif line.startswith(end) and current is not None:
             _, _, index, status = line.split(":")
             if int(index) == current and status == "0" and current < count:
                 sections[current] = body
@@ -84,6 +91,7 @@ def read(host, cls: type[FactBase], **kwargs):
     requests = {_key(c, k): (c, k) for c, k in _expected.get(host.name, [])}
     key = _key(cls, kwargs)
     if key not in requests:
+        logger.debug("facts.batch: %s not expected, read on its own", key)
         return host.get_fact(cls, **kwargs)
     fetched = _snapshots.setdefault((host.name, _stage(host)), {})
     if key not in fetched:
@@ -99,6 +107,7 @@ def read(host, cls: type[FactBase], **kwargs):
                 fetched[k] = _UNREAD
     value = fetched[key]
     if value is _UNREAD:  # its command failed: read on its own, as pyinfra handles failures
+        logger.debug("facts.batch: %s failed in the snapshot, read on its own", key)
         return host.get_fact(cls, **kwargs)
     return value
 
