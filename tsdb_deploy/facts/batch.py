@@ -18,7 +18,8 @@ from pyinfra.api import FactBase, StringCommand
 from pyinfra.api.state import BaseStateCallback
 
 _expected: dict[str, list[tuple[type[FactBase], dict]]] = {}
-_snapshots: dict[tuple[str, object], dict[str, object]] = {}  # (host, stage) -> key -> value
+# (host, pyinfra state, stage) -> fact key -> value: a new run or stage reads afresh
+_snapshots: dict[tuple[str, int, object], dict[str, object]] = {}
 
 
 def _key(cls: type[FactBase], kwargs: dict) -> str:
@@ -93,7 +94,7 @@ def read(host, cls: type[FactBase], **kwargs):
     if key not in requests:
         logger.debug("facts.batch: %s not expected, read on its own", key)
         return host.get_fact(cls, **kwargs)
-    fetched = _snapshots.setdefault((host.name, _stage(host)), {})
+    fetched = _snapshots.setdefault((host.name, id(host.state), _stage(host)), {})
     if key not in fetched:
         todo = [(k, r) for k, r in requests.items() if k not in fetched]
         marker = f"TSDB-{secrets.token_hex(6)}"
