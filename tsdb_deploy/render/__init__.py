@@ -97,17 +97,16 @@ def host_files(
     if isinstance(rt, NativeRuntime):
         out.append(HostFile("install", CREATECLUSTER_CONF, native.createcluster_conf(
             pg_version=rt.pg_version, data_checksums=rt.data_checksums)))  # fmt: skip
-        out += [HostFile("apt", s.list_path, apt_source_file(s)) for s in rt.upstream_sources()]
-        if rt.upstream:
-            pin = apt_pin_file(rt.timescaledb_packages(), rt.timescaledb_release,
-                               "timescaledb_version")  # fmt: skip
-            out.append(HostFile("apt", PIN_PATH, pin))
     if isinstance(rt, DockerRuntime):
         out += [
             HostFile("install", DAEMON_JSON, docker.daemon_json(v.docker_daemon)),
             HostFile("install", DAEMON_DROPIN, docker.dockerd_dropin(v.docker_daemon_environment)),
         ]
-        out += [HostFile("apt", s.list_path, apt_source_file(s)) for s in rt.upstream_sources()]
+    out += [HostFile("apt", s.list_path, apt_source_file(s)) for s in rt.upstream_sources()]
+    if isinstance(rt, NativeRuntime) and rt.upstream:
+        pin = apt_pin_file(rt.timescaledb_packages(), rt.timescaledb_release,
+                           "timescaledb_version")  # fmt: skip
+        out.append(HostFile("apt", PIN_PATH, pin))
     if rt.pitr:
         out.append(HostFile("pgbackrest", f"{rt.pgbackrest_conf_dir}/pgbackrest.conf",
             pgbackrest_conf(
