@@ -328,9 +328,12 @@ def from_facts(name: str, data: dict, distro_fact, read) -> HostPlan:
     each (host.get_fact, or a recording). Pure but for reading the TLS files, the password
     and sql/: a recorded host's inputs give its files again (tests/unit/test_host_files.py)."""
     settings = resolve(data, name)
-    runtime = runtime_for(settings, distro_of(distro_fact))
-    if hasattr(runtime, "check"):
-        runtime.check()
+    return plan_host(name, settings, runtime_for(settings, distro_of(distro_fact)), read)
+
+
+def plan_host(name: str, settings: dict, runtime: Runtime, read) -> HostPlan:
+    """The HostPlan from resolved settings, the host's runtime and its facts (`read`)."""
+    runtime.check()
     data_path = runtime.data_path_on_host
     hardware = hardware_for(
         settings,
@@ -375,19 +378,6 @@ ERRORS = (
 )  # fmt: skip
 
 
-def plan_facts(host) -> dict:
-    """Fetch what sizing and the preflight read of `host` into its snapshot, in two commands
-    (the distribution, then the rest); returns the LinuxDistribution fact."""
-    batch.expect(host.name, [(LinuxDistribution, {})])
-    distro = batch.read(host, LinuxDistribution)
-    settings = resolve(dict(host.data.dict()), host.name)
-    runtime = runtime_for(settings, distro_of(distro))
-    reads = planning_reads(runtime, settings["database"])
-    batch.expect(host.name, [(LinuxDistribution, {}), *reads])
-    batch.read(host, reads[0][0], **reads[0][1])
-    return distro
-
-
 def build(host) -> HostPlan:
     """The host's plan from pyinfra's inventory and facts, checked against the host as it is
     (preflight); any error is one line naming the host."""
@@ -397,8 +387,11 @@ def build(host) -> HostPlan:
         return batch.read(host, fact, **kwargs)
 
     try:
-        distro = plan_facts(host)
-        hp = from_facts(host.name, dict(host.data.dict()), distro, read)
+        settings = resolve(dict(host.data.dict()), host.name)
+        runtime = runtime_for(settings, distro_of(host.get_fact(LinuxDistribution)))
+        # sizing's and the preflight's reads, in one command at the first of them
+        batch.expect(host.name, planning_reads(runtime, settings["database"]))
+        hp = plan_host(host.name, settings, runtime, read)
         preflight.check(host, hp)
         batch.expect(host.name, hp.reads())
     except ERRORS as exc:

@@ -8,6 +8,17 @@ from ..host_plan import HostPlan
 from ..operations import docker
 
 
+def _packages(hp: HostPlan, what: str, upstream: str) -> None:
+    """The runtime's packages: from the upstream repositories it declares (keys, sources
+    entries, pin; checked by apt first), else from the distribution."""
+    rt = hp.runtime
+    if rt.upstream_sources():
+        operations.upstream_packages(name=f"Install {what} {upstream}", known=hp.known_paths,
+                                     **hp.apt_install())  # fmt: skip
+    else:
+        operations.packages_installed(name=f"Install {what}", packages=rt.packages())
+
+
 def _native(hp: HostPlan) -> None:
     rt = hp.runtime
     operations.packages_installed(
@@ -19,26 +30,13 @@ def _native(hp: HostPlan) -> None:
         files=hp.files_of("install"),
         known=hp.known_paths,
     )
-    what = f"PostgreSQL {rt.pg_version} and TimescaleDB"
-    if not rt.upstream:
-        operations.packages_installed(name=f"Install {what}", packages=rt.packages())
-        return
-    operations.upstream_packages(
-        name=f"Install {what} {rt.timescaledb_version} from PGDG and Timescale (pinned)",
-        known=hp.known_paths,
-        **hp.apt_install(),
-    )
+    _packages(hp, f"PostgreSQL {rt.pg_version} and TimescaleDB",
+              f"{rt.timescaledb_version} from PGDG and Timescale (pinned)")  # fmt: skip
 
 
 def _docker(hp: HostPlan) -> None:
     rt = hp.runtime
-    if rt.upstream_sources():
-        operations.upstream_packages(
-            name="Install Docker from Docker's repository", known=hp.known_paths,
-            **hp.apt_install(),
-        )  # fmt: skip
-    else:
-        operations.packages_installed(name="Install Docker", packages=rt.packages())
+    _packages(hp, "Docker", "from Docker's repository")
     docker.docker_daemon(
         name="Docker daemon configuration",
         files={f.path: f.text for f in hp.files_of("install")},

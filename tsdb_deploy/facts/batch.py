@@ -48,7 +48,7 @@ class Snapshot(FactBase):
             )
         return "; ".join(parts)
 
-    def process(self, output):  # the raw sections; parsed by `read_snapshot`
+    def process(self, output):  # the raw sections, split and parsed by `read`
         return list(output)
 
 
@@ -125,16 +125,16 @@ class ForgetOnChange(BaseStateCallback):
     """Drops a host's snapshot once an operation has run commands on it: checked as the next
     operation starts (pyinfra completes an operation's record after its success callback)."""
 
-    last: dict[str, str] = {}
+    last: dict[tuple[int, str], str] = {}  # (pyinfra state, host) -> the operation before
 
     @classmethod
     def operation_host_start(cls, state, host, op_hash):
-        previous = cls.last.get(host.name)
+        previous = cls.last.get((id(state), host.name))
         if previous is not None and previous in state.ops.get(host, {}):
             meta = state.get_op_data_for_host(host, previous).operation_meta
             if not meta.is_complete() or meta.did_change() or not meta.did_succeed():
                 forget(host.name)
-        cls.last[host.name] = op_hash
+        cls.last[(id(state), host.name)] = op_hash
 
 
 def install(state) -> None:

@@ -9,10 +9,10 @@ from pyinfra import host, logger
 from pyinfra.api import operation
 from pyinfra.api.exceptions import OperationError
 
-from ..facts import FileStates, PostgresServer, batch
+from ..facts import PostgresServer, batch
 from ..planner.parameters import PARAMETERS
 from ._common import sha256, show_diff
-from .files import fix_owner_and_mode, install_file
+from .files import file_states, fix_owner_and_mode, install_file
 
 if TYPE_CHECKING:
     from ..render import HostFile
@@ -54,8 +54,7 @@ def postgres_config(
                 "postgres_overrides in the inventory"
             )
 
-    ours = [runtime.config_dir, *(f.path for f in files)]
-    states = batch.read(host, FileStates, paths=list(dict.fromkeys([*known, *ours])))
+    states = file_states(host, [runtime.config_dir, *(f.path for f in files)], known)
     # the database user's alone (dev-sec postgres-10)
     yield from fix_owner_and_mode(runtime.config_dir, states[runtime.config_dir],
                                   runtime.config_owner, "700")  # fmt: skip

@@ -7,7 +7,6 @@ import json
 import re
 import shlex
 import tarfile
-from io import StringIO
 from pathlib import Path
 
 from pyinfra import host, logger
@@ -19,11 +18,11 @@ from ..facts import (
     DockerContainer,
     DockerImageContents,
     DockerImageId,
-    FileStates,
     PostgresIds,
     batch,
 )
 from ._common import sha256
+from .files import file_states, install_file
 
 IMAGE_UPLOAD_DIR = "/var/lib/tsdb-deploy/images"
 
@@ -33,13 +32,12 @@ def docker_daemon(files: dict[str, str], known: list[str] = ()):
     """dockerd's files (path -> text: daemon.json, its environment's drop-in); dockerd restarts
     only when one changed."""
     changed = []
-    states = batch.read(host, FileStates, paths=list(dict.fromkeys([*known, *files])))
+    states = file_states(host, list(files), known)
     for path, text in files.items():
         if states[path] is None or states[path].sha256 != sha256(text):
             changed.append(path)
             yield f"mkdir -p {shlex.quote(str(Path(path).parent))}"
-            yield FileUploadCommand(StringIO(text), path)
-            yield f"chmod 644 {path}"
+            yield from install_file(path, text, "root:root", "644")
     if not changed:
         host.noop("daemon.json and dockerd's environment are as declared")
         return

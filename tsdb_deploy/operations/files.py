@@ -18,6 +18,12 @@ if TYPE_CHECKING:
     from ..render import Directory, HostFile
 
 
+def file_states(host, paths: list[str], known: list[str] = ()) -> dict:
+    """The state of each of `paths`: read with every path the deploy manages (`known`,
+    HostPlan.known_paths), which is the one read every step shares (facts.batch)."""
+    return batch.read(host, FileStates, paths=list(dict.fromkeys([*known, *paths])))
+
+
 def install_file(
     path: str,
     text: str,
@@ -63,7 +69,7 @@ def host_files(files: list[HostFile], directories: list[Directory] = (), known: 
     `known`: every path the deploy manages (HostPlan.known_paths), read in one command that
     the other steps share (facts.batch); without it, just these."""
     ours = [*(d.path for d in directories), *(f.path for f in files)]
-    states = batch.read(host, FileStates, paths=list(dict.fromkeys([*known, *ours])))
+    states = file_states(host, ours, known)
     todo = []
     for d in directories:
         if states[d.path] is None:
@@ -89,7 +95,7 @@ def host_files(files: list[HostFile], directories: list[Directory] = (), known: 
 @operation(is_idempotent=True)
 def files_absent(paths: list[str], known: list[str] = ()):
     """None of `paths` exists (what a setting turned off leaves behind)."""
-    states = batch.read(host, FileStates, paths=list(dict.fromkeys([*known, *paths])))
+    states = file_states(host, paths, known)
     present = [p for p in paths if states[p] is not None]
     if not present:
         host.noop(f"absent: {', '.join(paths)}")

@@ -11,8 +11,9 @@ from pyinfra.facts.deb import DebPackages
 from pyinfra.operations import apt
 
 from ..apt import AptError, AptSource, check_no_downgrade, choose_versions, pending
-from ..facts import AptRepositoryProbe, FileStates, batch
+from ..facts import AptRepositoryProbe, batch
 from ._common import sha256
+from .files import file_states
 
 APT_INSTALL = (
     "DEBIAN_FRONTEND=noninteractive apt-get install -y -q "
@@ -87,7 +88,7 @@ def upstream_pending(host, sources, files, packages, pinned, known=()):
     do), read from the host's facts (`known`: every path the deploy reads, facts.batch)."""
     installed = batch.read(host, DebPackages) or {}
     ours = [*files, *(s.keyring for s in sources)]
-    states = batch.read(host, FileStates, paths=list(dict.fromkeys([*known, *ours])))
+    states = file_states(host, ours, known)
     current = {path: states[path].sha256 if states[path] else None for path in ours}
     wanted = {path: sha256(text) for path, text in files.items()}
     return installed, current, pending(installed, current, wanted, sources, packages, pinned)

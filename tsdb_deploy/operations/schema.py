@@ -3,18 +3,16 @@ maintenance."""
 
 from __future__ import annotations
 
-from io import StringIO
 from typing import TYPE_CHECKING
 
 from pyinfra import host, logger, state
-from pyinfra.api import FileUploadCommand, operation
+from pyinfra.api import operation
 from pyinfra.api.exceptions import OperationError
 
 from .. import known_issues
 from .. import migrations as migrations_module
 from ..facts import (
     FailingJobs,
-    FileStates,
     HypertableDimensions,
     MigrationLedger,
     PostgresDatabase,
@@ -23,6 +21,7 @@ from ..facts import (
 )
 from ..units import parse_interval
 from ._common import psql_command, psql_file, sha256
+from .files import file_states, install_file
 
 if TYPE_CHECKING:
     from ..render import HostFile
@@ -130,15 +129,13 @@ def maintenance_schedule(runtime: Runtime, database: str, cron: HostFile, known:
     if license_ is None:
         host.noop("decided once TimescaleDB is installed (by its license)")
         return
-    paths = list(dict.fromkeys([*known, cron.path]))
-    present = batch.read(host, FileStates, paths=paths)[cron.path]
+    present = file_states(host, [cron.path], known)[cron.path]
     if license_ == "apache":
         if present is not None and present.sha256 == sha256(cron.text):
             host.noop("apache build: cron runs the aggregate refresh and retention hourly")
             return
         host.log("apache build: no compression; retention and aggregates by cron", logger.info)
-        yield FileUploadCommand(StringIO(cron.text), cron.path)
-        yield f"chmod {cron.mode} {cron.path}"
+        yield from install_file(cron.path, cron.text, cron.owner, cron.mode)
     elif present:
         host.log("timescale build: its own policies run; removing the cron job", logger.info)
         yield f"rm -f {cron.path}"

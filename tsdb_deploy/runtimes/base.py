@@ -128,6 +128,9 @@ class Runtime(ABC):
         """Networks the application role may connect from, as PostgreSQL sees them."""
         return self.app_networks
 
+    def check(self) -> None:  # noqa: B027 - most runtimes can carry out any settings
+        """Raises RuntimeConfigError for settings this runtime cannot carry out on this host."""
+
     def record(self) -> dict:
         """What checks need to know about this runtime (written to plan.json)."""
         return {"runtime": self.name, "packages": self.packages(), "log_dir": self.log_dir}
