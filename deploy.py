@@ -12,12 +12,16 @@ from tsdb_deploy import host_plan
 from tsdb_deploy.deploys import (
     analytics_schema,
     backups,
+    connection_pooler,
     database_server,
+    monitoring,
     point_in_time_recovery,
 )
 
 hp = host_plan.build(host)
 database_server(hp)
 analytics_schema(hp)
+connection_pooler(hp)
 backups(hp)
 point_in_time_recovery(hp)
+monitoring(hp)

@@ -6,8 +6,8 @@ images are made: PostgreSQL 17 with the TimescaleDB packages installed, binaries
 the deploy runs them through the same code path as the upstream image (by tag, loaded from a
 `docker save` archive as an air-gapped site would).
 
-Every version shares one PostgreSQL layer (debootstrap: Debian 13, PostgreSQL 17, pgBackRest),
-so a host that loads a second version's archive only adds TimescaleDB's own layer.
+Every version shares one PostgreSQL layer (debootstrap: Debian 13, PostgreSQL 17, pgBackRest,
+PgBouncer), so a host that loads a second version's archive only adds TimescaleDB's own layer.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from . import cache, packages, testhosts
 
 POSTGRES_REPO = "tsdb-lab-postgres"
 IMAGE_REPO = "tsdb-lab-timescaledb"
-POSTGRES_PACKAGES = (f"postgresql-{packages.PG}", "pgbackrest", "ca-certificates")
+POSTGRES_PACKAGES = (f"postgresql-{packages.PG}", "pgbackrest", "pgbouncer", "ca-certificates")
 RECIPE = 3  # bump when testhosts.customize_postgres_rootfs changes (3: postgres as uid 70)
 IMAGE_CHANGES = (
     f"ENV PATH=/usr/lib/postgresql/{packages.PG}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:"

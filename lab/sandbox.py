@@ -118,6 +118,22 @@ def jobs(name: str) -> str:
     return line
 
 
+def pooler(name: str, record: dict) -> str:
+    """PgBouncer's port and pool as planned, and whether it answers."""
+    pool = record["pooler"]
+    settings, port = pool["settings"], record["deployment"]["pgbouncer_port"]
+    answers = subprocess.run(
+        ["docker", "exec", name, "tsdb-pg", "psql", "-X", "-At", "-p", str(port), "-d",
+         "pgbouncer", "-c", "SHOW VERSION"], capture_output=True, text=True,
+    )  # fmt: skip
+    state = answers.stdout.strip() if answers.returncode == 0 else "NOT ANSWERING"
+    return (
+        f"PgBouncer on port {port} ({state}): pool of {pool['server_pool']} server "
+        f"connections ({settings['default_pool_size']} + {settings['reserve_pool_size']} "
+        f"reserve) for {settings['max_client_conn']} clients, {settings['pool_mode']} pooling"
+    )
+
+
 def summary() -> str:
     lines = ["", "Sandbox hosts:"]
     for test_host in SANDBOX_HOSTS:
@@ -146,6 +162,7 @@ def summary() -> str:
             "    " + ", ".join(f"{k} = {params[k]}" for k in KEY_PARAMETERS),
             f"    worst-case memory {format_size(budget['worst_case_total'])} of "
             f"{format_size(budget['memory_limit'])}",
+            f"    {pooler(test_host.name, record)}",
             f"    {jobs(test_host.name)}",
             f"    connect: docker exec -it {test_host.name} tsdb-psql",
         ]

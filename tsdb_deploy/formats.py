@@ -11,6 +11,8 @@ Formats and their parsers:
 - apt one-line sources: sources.list(5), whitespace-separated, no quoting at all.
 - pgBackRest's INI: `key=value` per line, no quoting, surrounding whitespace trimmed.
 - backup.conf: tsdb-backup's `KEY=VALUE` lines, no quoting, surrounding whitespace trimmed.
+- PgBouncer's INI (libusual's cf parser): `key = value`, no quoting, whitespace trimmed; its
+  userlist: double-quoted fields, a quote doubled.
 """
 
 from __future__ import annotations
@@ -111,3 +113,28 @@ def conf_line(key: str, value: object) -> str:
     if not _CONF_KEY.match(key):
         raise FormatError(f"backup.conf key {key!r}: upper-case letters, digits and _")
     return f"{key}={_plain_line_value(key, str(value))}"
+
+
+_POOLER_VALUE = re.compile(r"^[A-Za-z0-9._,:/*@=+-]+$")
+
+
+def pooler_token(what: str, value: object) -> str:
+    """A value in PgBouncer's files: plain characters only (its parser has no quoting, and
+    `;` or `#` would start a comment)."""
+    text = str(value)
+    if not _POOLER_VALUE.match(text):
+        raise FormatError(f"PgBouncer {what} {text!r}: letters, digits and ._,:/*@=+- only")
+    return text
+
+
+def pooler_value(key: str, value: object) -> str:
+    """A `key = value` line of pgbouncer.ini."""
+    return f"{key} = {pooler_token(key, value)}"
+
+
+def pooler_userlist_entry(user: str, secret: str) -> str:
+    """A userlist.txt line: `"user" "secret"`, a double quote inside written twice."""
+    _no_control("userlist user", user)
+    _no_control("userlist secret", secret)
+    quote = '"'
+    return f'"{user.replace(quote, quote * 2)}" "{secret.replace(quote, quote * 2)}"'

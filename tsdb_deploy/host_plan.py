@@ -17,7 +17,7 @@ from pyinfra.facts.deb import DebPackages
 from pyinfra.facts.files import File
 from pyinfra.facts.server import Command, LinuxDistribution
 
-from . import pgbackrest, preflight, render, secrets, tls
+from . import pgbackrest, preflight, render, scram, secrets, tls
 from .facts import (
     DiskFacts,
     DockerContainer,
@@ -66,7 +66,8 @@ class HostPlan:
     database: str
     app_user: str
     owner_role: str
-    password: str
+    app_verifier: str  # the application role's SCRAM verifier: the stored one if it matches
+    role_settings: dict  # role -> {parameter: value}: the roles' own limits (ALTER ROLE SET)
     migrations: tuple[Migration, ...]
     schema_variables: dict  # psql variables of the migrations (sql/README.md)
     events_properties_index: bool
@@ -91,7 +92,7 @@ class HostPlan:
     def services(self) -> list[str]:
         """The systemd units the steps keep running."""
         rt = self.runtime
-        return ["postgresql", rt.service] if rt.name == "native" else ["docker"]
+        return ["postgresql", rt.service, "pgbouncer"] if rt.name == "native" else ["docker"]
 
     def reads(self) -> list[tuple[type, dict]]:
         """The facts a run's steps read, with the arguments they pass: a converged host
@@ -122,6 +123,8 @@ class HostPlan:
                 (File, {"path": f"{rt.data_path_on_host}/PG_VERSION"}),
                 (DockerContainer, {"container": rt.container, "compose": rt.compose_file,
                                    "service": rt.compose_service}),
+                (DockerContainer, {"container": rt.pooler_container, "compose": rt.compose_file,
+                                   "service": rt.pooler_service}),
             ]  # fmt: skip
         return reads
 
@@ -231,6 +234,9 @@ def workload_for(settings: dict, runtime: Runtime) -> Workload:
         ssl_key_file=runtime.server_tls_path(tls.KEY_NAME),
         events_per_day=settings["events_per_day"],
         chunk_policies=tuple((name, settings[name]) for name in WHOLE_CHUNK_POLICIES),
+        pooler_max_client_conn=settings["pgbouncer_max_client_conn"],
+        app_statement_timeout_s=settings["app_statement_timeout"],
+        app_idle_in_transaction_timeout_s=settings["app_idle_in_transaction_timeout"],
     )
 
 
@@ -255,6 +261,10 @@ def record(settings: dict, runtime: Runtime, the_plan: Plan, migrations) -> dict
             "database": settings["database"],
             "app_user": settings["app_user"],
             "port": settings["port"],
+            "pgbouncer_port": settings["pgbouncer_port"],
+            "pooler_config_dir": runtime.pooler_config_dir,
+            "local_address": runtime.local_address(),
+            "local_clients_allowed": runtime.local_clients_allowed(),
             "owner_role": settings["owner_role"],
             "tls": settings["tls"],
             "config_dir": runtime.config_dir,
@@ -264,6 +274,7 @@ def record(settings: dict, runtime: Runtime, the_plan: Plan, migrations) -> dict
             "data_directory": runtime.data_path_on_host,
         },
         **the_plan.to_json(),
+        "role_settings": role_settings(settings),
         "schema": {
             "migrations": {m.name: m.sha256 for m in migrations},
             "chunk_interval": the_plan.chunk.interval,
@@ -278,11 +289,12 @@ def record(settings: dict, runtime: Runtime, the_plan: Plan, migrations) -> dict
     }
 
 
-def file_values(name: str, settings: dict, rec: dict) -> FileValues:
+def file_values(name: str, settings: dict, rec: dict, app_verifier: str) -> FileValues:
     return FileValues(
         host_name=name,
         database=settings["database"],
         app_user=settings["app_user"],
+        app_verifier=app_verifier,
         owner_role=settings["owner_role"],
         tls=settings["tls"],
         record=rec,
@@ -294,7 +306,37 @@ def file_values(name: str, settings: dict, rec: dict) -> FileValues:
         pgbackrest_retention_full=settings["pgbackrest_retention_full"],
         docker_daemon=settings["docker_daemon"],
         docker_daemon_environment=settings["docker_daemon_environment"],
+        status_thresholds=settings["status_thresholds"],
     )
+
+
+def app_verifier(password: str, database_state, role: str) -> str:
+    """The SCRAM verifier the application role is given and PgBouncer's userlist holds: the
+    stored one while it matches the password (so a converged host changes nothing), else a
+    new one (the password changed, or the role is new)."""
+    stored = database_state.roles.get(role) if database_state else None
+    if stored and scram.verify(password, stored):
+        return stored
+    return scram.make_verifier(password)
+
+
+def role_settings(settings: dict) -> dict:
+    """Each role's own limits, in seconds as ALTER ROLE ... SET writes them; 0 turns one off
+    (PostgreSQL's own meaning of 0 for these parameters)."""
+
+    def seconds(name: str) -> str:
+        return f"{settings[name]}s"
+
+    return {
+        settings["app_user"]: {
+            "statement_timeout": seconds("app_statement_timeout"),
+            "lock_timeout": seconds("app_lock_timeout"),
+            "idle_in_transaction_session_timeout": seconds("app_idle_in_transaction_timeout"),
+        },
+        settings["readonly_role"]: {
+            "statement_timeout": seconds("readonly_statement_timeout"),
+        },
+    }
 
 
 def planning_reads(runtime: Runtime, database: str) -> list[tuple[type, dict]]:
@@ -305,6 +347,7 @@ def planning_reads(runtime: Runtime, database: str) -> list[tuple[type, dict]]:
         (DiskFacts, {"path": runtime.data_path_on_host}),
         (DiskFacts, {"path": f"{runtime.data_path_on_host}/pg_wal"}),
         (TimescaledbVersions, {"psql": runtime.psql, "database": database}),
+        (PostgresDatabase, {"psql": runtime.psql, "database": database}),
         (DebPackages, {}),
     ]
     if runtime.name == "docker":
@@ -354,7 +397,13 @@ def plan_host(name: str, settings: dict, runtime: Runtime, read) -> HostPlan:
         else None
     )
     migrations = discover()
-    values = file_values(name, settings, record(settings, runtime, the_plan, migrations))
+    verifier = app_verifier(
+        secrets.app_password(settings, name),
+        read(PostgresDatabase, psql=runtime.psql, database=settings["database"]),
+        settings["app_user"],
+    )
+    rec = record(settings, runtime, the_plan, migrations)
+    values = file_values(name, settings, rec, verifier)
     return HostPlan(
         name=name,
         runtime=runtime,
@@ -364,7 +413,8 @@ def plan_host(name: str, settings: dict, runtime: Runtime, read) -> HostPlan:
         database=settings["database"],
         app_user=settings["app_user"],
         owner_role=settings["owner_role"],
-        password=secrets.app_password(settings, name),
+        app_verifier=verifier,
+        role_settings=role_settings(settings),
         migrations=tuple(migrations),
         schema_variables=schema_variables(settings, the_plan),
         events_properties_index=settings["events_properties_index"],

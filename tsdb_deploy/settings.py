@@ -55,6 +55,10 @@ _GRAMMARS = {
 }
 
 
+def _unit(kind: str) -> str:
+    return "pct" if kind in ("pool_use", "rollback") else "s"
+
+
 def _strings(value) -> list[str]:
     """Every string in a value, keys of mappings included."""
     if isinstance(value, str):
@@ -64,6 +68,24 @@ def _strings(value) -> list[str]:
     if isinstance(value, list | tuple | set):
         return [s for item in value for s in _strings(item)]
     return []
+
+
+# tsdb-status's thresholds (status_thresholds): name -> (default, min, max, what it bounds).
+# A check at or past a warning threshold is WARNING (exit 1), past a critical one CRITICAL (2).
+STATUS_THRESHOLDS = {
+    "pool_use_warning_pct": (80, 1, 100, "server connections of PgBouncer's pool in use"),
+    "pool_use_critical_pct": (95, 1, 100, "the same, critical"),
+    "pool_wait_warning_s": (1, 0, 3600, "the longest a client has waited for a connection"),
+    "pool_wait_critical_s": (5, 0, 3600, "the same, critical (the documents' 5 s timeout)"),
+    "slow_query_warning_ms": (1000, 1, 3600000, "the slowest statement's mean time"),
+    "rollback_warning_pct": (5, 0, 100, "transactions rolled back since the last reset"),
+    "rollback_critical_pct": (20, 0, 100, "the same, critical"),
+    "replica_lag_warning_s": (30, 1, 86400, "a replica's replay lag"),
+    "replica_lag_critical_s": (300, 1, 86400, "the same, critical"),
+    "disk_free_warning_pct": (20, 1, 99, "free space for data, WAL and backups"),
+    "disk_free_critical_pct": (10, 1, 99, "the same, critical"),
+    "archive_age_warning_s": (600, 60, 86400, "since the last WAL segment was archived"),
+}
 
 
 class SettingsError(ValueError):
@@ -248,6 +270,28 @@ class Setting:
             self._fail(value, f"must be JSON ({exc})")
         return dict(value)
 
+    def _check_thresholds(self, value):
+        """status_thresholds: names from STATUS_THRESHOLDS -> numbers in their ranges."""
+        if not isinstance(value, dict):
+            self._fail(value, "must be a dict of threshold name -> number")
+        out = {name: spec[0] for name, spec in STATUS_THRESHOLDS.items()}
+        for key, item in value.items():
+            if key not in STATUS_THRESHOLDS:
+                self._fail(key, f"unknown threshold; known: {', '.join(STATUS_THRESHOLDS)}")
+            _, low, high, _ = STATUS_THRESHOLDS[key]
+            if isinstance(item, bool) or not isinstance(item, int) or not low <= item <= high:
+                self._fail(item, f"{key}: must be an integer in {low}..{high}")
+            out[key] = item
+        for kind in ("pool_use", "pool_wait", "rollback", "replica_lag"):
+            warn, crit = out[f"{kind}_warning_{_unit(kind)}"], out[f"{kind}_critical_{_unit(kind)}"]
+            if warn > crit:
+                self._fail(
+                    value, f"{kind}: the warning threshold ({warn}) exceeds the critical ({crit})"
+                )
+        if out["disk_free_warning_pct"] < out["disk_free_critical_pct"]:
+            self._fail(value, "disk_free: the warning threshold is below the critical one")
+        return out
+
     def _check_environment(self, value):
         """docker_daemon_environment: variable name -> value, for a systemd drop-in."""
         if not isinstance(value, dict):
@@ -419,6 +463,68 @@ _TABLE = [
         "localpath",
         None,
         "file outside git holding the password; read when the variable is unset",
+    ),
+    # --- PgBouncer and the roles' limits ----------------------------------------------
+    Setting(
+        "pgbouncer_port",
+        "int",
+        6432,
+        "PgBouncer's port, where the application connects (transaction pooling); it listens "
+        "where PostgreSQL does. PostgreSQL's own port stays for admin and replication",
+        min=1,
+        max=65535,
+    ),
+    Setting(
+        "pgbouncer_max_client_conn",
+        "int",
+        500,
+        "client connections PgBouncer accepts: room for ten application instances with the "
+        "documents' pool of 50 (DB_MAX_CONNECTIONS); counted in the memory budget",
+        min=10,
+        max=100000,
+    ),
+    Setting(
+        "app_statement_timeout",
+        "int",
+        30,
+        "seconds: the application role's statement_timeout (the documents' "
+        "DB_STATEMENT_TIMEOUT); 0: none",
+        min=0,
+        max=86400,
+    ),
+    Setting(
+        "app_lock_timeout",
+        "int",
+        10,
+        "seconds the application role waits for a lock (e.g. behind compression) before its "
+        "statement fails; 0: up to statement_timeout",
+        min=0,
+        max=86400,
+    ),
+    Setting(
+        "app_idle_in_transaction_timeout",
+        "int",
+        30,
+        "seconds an application transaction may sit idle before it is ended; PgBouncer's "
+        "idle_transaction_timeout follows it",
+        min=0,
+        max=86400,
+    ),
+    Setting(
+        "readonly_statement_timeout",
+        "int",
+        120,
+        "seconds: statement_timeout of the read-only role (dashboards, analysts; applies when "
+        "it logs in itself: role settings are not inherited by its members)",
+        min=0,
+        max=86400,
+    ),
+    Setting(
+        "status_thresholds",
+        "thresholds",
+        {},
+        "tsdb-status's thresholds that replace the defaults: "
+        + "; ".join(f"{k} {d} ({what})" for k, (d, _, _, what) in STATUS_THRESHOLDS.items()),
     ),
     # --- the schema (sql/) -------------------------------------------------------------
     Setting(
@@ -691,6 +797,11 @@ def resolve(data: dict[str, Any], host: str = "host") -> dict[str, Any]:
         errors.append(
             f"app_user, owner_role and readonly_role must be three roles, got {roles}: the "
             "owner must not be a role the application or the dashboard logs in as"
+        )
+    if not errors and resolved["pgbouncer_port"] == resolved["port"]:
+        errors.append(
+            f"pgbouncer_port and port: both {resolved['port']}; PgBouncer and PostgreSQL "
+            "need a port each"
         )
     if (
         not errors

@@ -122,6 +122,7 @@ class Target:
                 "no:cacheprovider",
                 "tests/testinfra",
                 f"--hosts={self.test_host.testinfra_url}",
+                f"--app-password-file={ROOT / PASSWORD_FILE}",
             ],
             cwd=ROOT,
             capture_output=True,

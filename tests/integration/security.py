@@ -9,6 +9,8 @@ sslmode=verify-full against the lab CA, so the certificate's name and chain are 
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import socket
 import ssl
 import struct
@@ -28,11 +30,13 @@ SSL_REQUEST = struct.pack("!ii", 8, 80877103)  # PostgreSQL's SSLRequest message
 
 
 def client_address() -> str:
-    """This machine's address as the test hosts see it: Docker's bridge gateway."""
-    return subprocess.run(
-        ["docker", "network", "inspect", "bridge", "-f", "{{(index .IPAM.Config 0).Gateway}}"],
+    """This machine's address as the test hosts see it: Docker's bridge gateway (a daemon that
+    was not told one reports only the subnet: the gateway is then its first address)."""
+    config = json.loads(subprocess.run(
+        ["docker", "network", "inspect", "bridge", "-f", "{{json (index .IPAM.Config 0)}}"],
         capture_output=True, text=True, check=True,
-    ).stdout.strip()  # fmt: skip
+    ).stdout)  # fmt: skip
+    return config.get("Gateway") or str(next(ipaddress.ip_network(config["Subnet"]).hosts()))
 
 
 def network_data(runtime: str, host_name: str) -> dict:
@@ -54,7 +58,7 @@ def app_password() -> str:
 def connect(target, *, sslmode: str = "verify-full", password: str | None = None, **kw):
     return psycopg.connect(
         host=testhosts.address(target.name),
-        port=5432,
+        port=kw.pop("port", 5432),
         dbname=DB,
         user=kw.pop("user", APP),
         password=app_password() if password is None else password,
@@ -66,10 +70,11 @@ def connect(target, *, sslmode: str = "verify-full", password: str | None = None
     )
 
 
-def served_certificate(target) -> bytes:
-    """The certificate the server presents (DER), read with PostgreSQL's own SSLRequest."""
+def served_certificate(target, port: int = 5432) -> bytes:
+    """The certificate the server (or PgBouncer) presents (DER), read with PostgreSQL's own
+    SSLRequest."""
     address = testhosts.address(target.name)
-    with socket.create_connection((address, 5432), timeout=15) as sock:
+    with socket.create_connection((address, port), timeout=15) as sock:
         sock.sendall(SSL_REQUEST)
         assert sock.recv(1) == b"S", "the server declined TLS"
         context = ssl.create_default_context(cafile=str(tls.CA_CERT))
@@ -231,8 +236,9 @@ def assert_escalation_refused(target) -> list[str]:
 
 def assert_renewal_reloads(target) -> None:
     """A renewed certificate is installed with a reload: the postmaster stays, and new
-    connections get the new certificate."""
+    connections get the new certificate, from PgBouncer too (reloaded, not restarted)."""
     before, started = served_certificate(target), target.postmaster_started()
+    assert served_certificate(target, 6432) == before
     cert, _ = tls.host_files(target.name)
     cert.unlink()  # the lab CA issues a new one (and key), as a renewal would
     tls.issue(target.name, [testhosts.address(target.name)])
@@ -242,6 +248,9 @@ def assert_renewal_reloads(target) -> None:
     assert target.postmaster_started() == started
     served = served_certificate(target)
     assert served != before and served == ssl.PEM_cert_to_DER_cert(cert.read_text())
+    assert "Reloading for pgbouncer.ini" in result.output, result.output[-3000:]
+    assert "Restarting for" not in result.output
+    assert served_certificate(target, 6432) == served
     assert_tls_verified(target)
     again = target.deploy()
     assert again.changed == 0, again.output[-5000:]
@@ -254,6 +263,20 @@ def test_network_clients_need_tls_and_a_verified_certificate(target):
     assert_tls_verified(target)
     assert_plain_connection_refused(target)
     assert_wrong_password_refused(target)
+
+
+def test_the_application_connects_through_pgbouncer_with_scram_and_tls(target):
+    """Through PgBouncer's port: verify-full TLS, SCRAM with the same password, the role's own
+    statement timeout in force; no TLS or a wrong password refused."""
+    with connect(target, port=6432) as conn:
+        user, timeout = conn.execute("SELECT current_user, current_setting('statement_timeout')"
+                                     ).fetchone()  # fmt: skip
+        assert (user, timeout) == (APP, "30s")
+        assert conn.info.parameter_status("server_version")
+    with pytest.raises(psycopg.OperationalError, match="SSL required"):
+        connect(target, port=6432, sslmode="disable").close()
+    with pytest.raises(psycopg.OperationalError, match="authentication failed"):
+        connect(target, port=6432, password="not-the-password-0").close()
 
 
 def test_only_app_networks_get_in(target):

@@ -20,12 +20,20 @@ from tsdb_deploy.units import GIB
 from .conftest import make_target
 from .helpers import assert_testinfra_passes
 
+# tsdb-status's checks every runtime's module runs, on its own `target` (monitoring.py)
+from .monitoring import (  # noqa: F401
+    test_a_disk_past_its_threshold_is_critical_and_named,
+    test_a_stale_backup_is_critical_and_named,
+    test_tsdb_status_is_ok_on_a_healthy_host,
+)
+
 # the security checks every runtime's module runs, on its own `target` (security.py)
 from .security import (  # noqa: F401
     network_data,
     test_certificate_renewal_reloads_never_restarts,
     test_network_clients_need_tls_and_a_verified_certificate,
     test_only_app_networks_get_in,
+    test_the_application_connects_through_pgbouncer_with_scram_and_tls,
     test_the_application_role_cannot_escalate,
 )
 

@@ -20,6 +20,11 @@ def pytest_addoption(parser):
         "--inventory",
         help="pyinfra inventory file whose hosts to check (instead of --hosts)",
     )
+    parser.addoption(
+        "--app-password-file",
+        help="file holding the application role's password, for the login check through "
+        "PgBouncer (default: $TSDB_APP_PASSWORD)",
+    )
 
 
 def testinfra_url(name: str, data: dict) -> str:
@@ -78,6 +83,11 @@ BASELINE_NOT_APPLIED = {
     "postgres-12 (ssl_ciphers = 'ALL:!ADH:!LOW:!EXP:!MD5:@STRENGTH')": (
         "stronger list (HIGH only, no anonymous, NULL, MD5, RC4 or 3DES suites); checked as "
         "the control means it: OpenSSL expands the setting to no ADH, LOW, EXP or MD5 suite"
+    ),
+    "postgres-13 (local clients by peer only)": (
+        "one exception: the application role on the Unix socket, by scram-sha-256, which is how "
+        "PgBouncer logs in to PostgreSQL with its client's SCRAM proof (it cannot use peer: it "
+        "runs as postgres, and maps no other OS user). Checked: every other local rule is peer"
     ),
     "postgres-16 (logging_collector = on, log_directory)": (
         "the server logs to stderr, which pg_ctlcluster (native: /var/log/postgresql, rotated "

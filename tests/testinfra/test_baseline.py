@@ -131,14 +131,20 @@ def test_postgres_12_no_weak_cipher_suite(deployed):
     assert not weak, weak
 
 
-def _hba(deployed) -> list[list[str]]:
+def _hba(deployed, user: bool = False) -> list[list[str]]:
+    """pg_hba.conf's rules as the server read them: type and method (and the user, one per
+    rule: the deploy writes no user lists)."""
     assert deployed.psql("SELECT count(*) FROM pg_hba_file_rules WHERE error IS NOT NULL") == "0"
-    return _rows(deployed, "SELECT type, auth_method FROM pg_hba_file_rules")
+    users = "array_to_string(user_name, ','), " if user else ""
+    return _rows(deployed, f"SELECT type, {users}auth_method FROM pg_hba_file_rules")
 
 
 def test_postgres_13_local_clients_use_peer(deployed):
-    local = [m for t, m in _hba(deployed) if t == "local"]
-    assert local and all(m == "peer" for m in local), local
+    """Adapted (BASELINE_NOT_APPLIED): the application role on the socket uses SCRAM."""
+    app = deployed.deployment["app_user"]
+    local = [(u, m) for t, u, m in _hba(deployed, user=True) if t == "local"]
+    assert local and all(m == "peer" for u, m in local if u != app), local
+    assert [m for u, m in local if u == app] == ["scram-sha-256"], local
 
 
 def test_postgres_14_network_clients_use_scram(deployed):

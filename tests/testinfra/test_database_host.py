@@ -54,10 +54,13 @@ def test_pg_hba_rules(host, deployed):
     assert ["local", "all", "postgres", "peer"] in rules
     assert all(rule[3 if rule[0] == "local" else 4] in ("peer", "scram-sha-256") for rule in rules)
     owner = deployed.deployment["owner_role"]
-    assert [r for r in rules if r[0] == "local" and r[2] != "postgres"] == [
-        ["local", deployed.deployment["database"], owner, "peer", "map=tsdb_owner"]
-    ]
     app_user = deployed.deployment["app_user"]
+    database = deployed.deployment["database"]
+    # the owner by peer through the map; the application role (PgBouncer) by SCRAM
+    assert [r for r in rules if r[0] == "local" and r[2] != "postgres"] == [
+        ["local", database, owner, "peer", "map=tsdb_owner"],
+        ["local", database, app_user, "scram-sha-256"],
+    ]
     network = "hostssl" if deployed.deployment["tls"] else "host"
     host_rules = [rule for rule in rules if rule[0] == network]
     assert host_rules and all(

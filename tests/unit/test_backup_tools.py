@@ -116,7 +116,7 @@ def test_the_fallback_defaults_are_what_the_deploy_writes_by_default():
     exec((ROOT / "group_data" / "all.py").read_text(), {}, chosen)
     resolved = settings.resolve({**chosen, "runtime": "native", "tls": False,
                                  "acknowledge_unsafe": ["ssl"]})  # fmt: skip
-    written = bk.parse_conf(render.backup_conf(host_plan.file_values("h", resolved, {}), 17))
+    written = bk.parse_conf(render.backup_conf(host_plan.file_values("h", resolved, {}, ""), 17))
     assert written == {key: bk.DEFAULTS[key] for key in written}
     assert set(bk.DEFAULTS) - set(written) == {"BACKUP_LOCK_WAIT", "BACKUP_FREE_SPACE_FACTOR"}
 
@@ -447,16 +447,54 @@ def test_status_reports_the_newest_verified_backup_per_tier(tmp_path, capsys, mo
     assert report["tiers"]["daily"]["newest"]["age_seconds"] == 3600
     assert report["tiers"]["daily"]["count"] == 3
     assert report["tiers"]["hourly"]["newest"] is None
-    assert report["tiers"]["weekly"] == {"count": 0, "verified": 0, "keep": 4, "newest": None}
+    assert report["tiers"]["weekly"] == {
+        "count": 0, "verified": 0, "keep": 4, "stale": None, "newest": None,
+    }  # fmt: skip
     text = bk.format_status(report)
     assert "daily    newest 3600s old" in text and "weekly   none" in text
 
     monkeypatch.setenv("BACKUP_DIR", str(tmp_path))
     monkeypatch.setenv("TSDB_BACKUP_CONF", str(tmp_path / "backup.conf"))
     (tmp_path / "backup.conf").write_text("DB_NAME=klaviyo_analytics\n")
-    assert bk.main(["--status", "--json"]) == 0
+    assert bk.main(["--status", "--json"]) == 1  # long stale: these backups are from 2025
     shown = json.loads(capsys.readouterr().out)
+    assert shown["stale"] == ["daily", "hourly", "monthly", "weekly"]
     assert shown["tiers"]["daily"]["newest"]["path"] == str(newest)
+
+
+@pytest.mark.parametrize(
+    "tier, newest_age, backing_up_for, stale",
+    [
+        ("hourly", 3600, 3600, None),  # on schedule
+        ("hourly", 2 * 3600 + 1, 10 * 86400, "newest verified backup is 2.0h old"),
+        ("daily", 25 * 3600, 10 * 86400, None),
+        ("daily", 27 * 3600, 10 * 86400, "27.0h old (limit 26.0h)"),
+        ("weekly", None, 3 * 86400, None),  # a new host: not due yet
+        ("weekly", None, 9 * 86400, "no verified backup in 9.0d of backups"),
+        ("monthly", 33 * 86400, 400 * 86400, "33.0d old"),
+        ("daily", None, None, "no backup at all"),
+    ],
+)
+def test_a_tier_is_stale_when_it_missed_its_schedule(tier, newest_age, backing_up_for, stale):
+    found = bk.staleness(tier, newest_age, backing_up_for)
+    assert (found is None) if stale is None else (stale in found), found
+
+
+def test_status_exits_1_naming_the_stale_tier(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("BACKUP_DIR", str(tmp_path))
+    monkeypatch.setenv("TSDB_BACKUP_CONF", str(tmp_path / "backup.conf"))
+    (tmp_path / "backup.conf").write_text("DB_NAME=klaviyo_analytics\n")
+    now = bk.utcnow()
+    old = (now - dt.timedelta(days=3)).strftime("%Y%m%d_%H%M%S")
+    write_backup(tmp_path, "daily", old)
+    assert bk.main(["--status"]) == 1
+    out = capsys.readouterr().out
+    assert "daily" in out and "STALE: newest verified backup is 3.0d old" in out
+    assert "hourly" in out and "STALE: no verified backup in" in out
+    write_backup(tmp_path, "daily", now.strftime("%Y%m%d_%H%M%S"))
+    for tier in ("hourly",):
+        write_backup(tmp_path, tier, now.strftime("%Y%m%d_%H%M%S"))
+    assert bk.main(["--status", "--json"]) == 0, capsys.readouterr().out
 
 
 @pytest.mark.parametrize("argv", [["yearly"], ["hourly", "daily"], ["--status", "--xml"]])

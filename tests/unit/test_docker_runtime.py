@@ -71,7 +71,7 @@ def test_the_container_runs_with_least_privilege():
 def test_postgres_owned_paths_follow_the_settings():
     rt = runtime(pitr=True, BACKUP_DIR="/srv/backups", data_volume="/srv/pg")
     assert rt.postgres_owned_paths() == [
-        "/srv/pg", "/etc/tsdb-deploy/postgres", "/srv/backups",
+        "/srv/pg", "/etc/tsdb-deploy/postgres", "/etc/tsdb-deploy/docker/pgbouncer", "/srv/backups",
         "/var/lib/pgbackrest/log", "/var/lib/pgbackrest",
     ]  # fmt: skip
     assert runtime().postgres_owned_paths()[0] == "/var/lib/docker/volumes/tsdb_pgdata/_data"
@@ -87,15 +87,15 @@ def test_ids_fact_parser():
 
 
 def test_align_script_quotes_every_path():
-    script = align_postgres_ids_script("img:1", "db", ["/srv/a b", "/srv/$x"])
+    script = align_postgres_ids_script("img:1", ["db", "pool"], ["/srv/a b", "/srv/$x"])
     assert "for path in '/srv/a b' '/srv/$x'; do" in script
-    assert "docker stop db" in script
+    assert "docker stop db pool" in script
 
 
 def test_align_script_is_valid_shell_and_moves_files_before_the_accounts():
     """Files first, accounts last: a run cut short is finished by the next one, which still
     sees the old ids; on any failure after the stop the database is started again."""
-    script = align_postgres_ids_script("img:1", "db", ["/srv/a b"])
+    script = align_postgres_ids_script("img:1", ["db", "pool"], ["/srv/a b"])
     subprocess.run(["sh", "-n", "-c", script], check=True)
     assert script.index("chown -R") < script.index("groupmod") < script.index("usermod")
     assert script.index("trap 'docker start db") < script.index("docker stop db")

@@ -2,26 +2,34 @@
 files as before the render stage existed, byte for byte but for the header.
 
 tests/fixtures/rendered/<host>/ holds four recorded hosts: their inventory data and facts
-(host.json) and the files the deploy wrote for them before the render stage (files/, recorded
-at 7bfe7fd). Rebuilding each host's plan from host.json must give those files again.
+(host.json) and the files the deploy wrote for them (files/): first recorded at 7bfe7fd, before
+the render stage existed, and recorded again only by a change meant to change what hosts get
+(PgBouncer: its files, the compose project, pg_hba.conf, plan.json). Rebuilding each host's plan
+from host.json must give those files again.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 
 from lab import tls as lab_tls
-from tsdb_deploy import host_plan, render
-from tsdb_deploy.facts import Disk, DiskFacts, EffectiveResources, Resources
+from tsdb_deploy import host_plan, render, scram
+from tsdb_deploy.facts import Disk, DiskFacts, EffectiveResources, PostgresDatabase, Resources
+from tsdb_deploy.facts.postgres import DatabaseState
 
 RECORDED = Path(__file__).resolve().parents[1] / "fixtures" / "rendered"
 CASES = sorted(p.name for p in RECORDED.iterdir())
 # copied as they are (files/), or the inventory's own (TLS)
-NOT_RENDERED = ("/usr/local/bin/tsdb-backup", "/usr/local/bin/tsdb-restore")
-NO_COMMENTS = (".json",)  # JSON has no comment syntax: no header
+NOT_RENDERED = ("/usr/local/bin/tsdb-backup", "/usr/local/bin/tsdb-restore",
+                "/usr/local/bin/tsdb-status")  # fmt: skip
+NO_COMMENTS = (".json", "userlist.txt")  # no comment syntax: no header
+PASSWORD = "not-a-real-password-0123"
+# the application role as a converged host stores it: the userlist holds this verifier
+VERIFIER = scram.make_verifier(PASSWORD, salt=b"recorded-salt-01")
 
 
 def rebuild(case: str, lab_ca, monkeypatch) -> host_plan.HostPlan:
@@ -30,13 +38,15 @@ def rebuild(case: str, lab_ca, monkeypatch) -> host_plan.HostPlan:
     if data.get("tls_cert_file") == "CERT":
         cert, key = lab_tls.issue(recorded["host"])
         data["tls_cert_file"], data["tls_key_file"] = str(cert), str(key)
-    monkeypatch.setenv("TSDB_APP_PASSWORD", "not-a-real-password-0123")
+    monkeypatch.setenv("TSDB_APP_PASSWORD", PASSWORD)
     name, major, codename = facts["distro"]
     distro = {"name": name.title(), "major": major, "release_meta": {"VERSION_CODENAME": codename}}
 
     def read(fact, **kwargs):
         if fact is EffectiveResources:
             return Resources(facts["memory_bytes"], facts["cpus"], ("memory: recorded",))
+        if fact is PostgresDatabase:
+            return DatabaseState((data["database"],), {data["app_user"]: VERIFIER}, {}, None)
         assert fact is DiskFacts
         wal = kwargs["path"].endswith("pg_wal")
         size = facts["wal_disk"] if wal else facts["data_disk"]
@@ -58,6 +68,11 @@ def without_header(text: str) -> str:
         line for line in lines
         if not (line.startswith("#") and "written by tsdb-deploy" in line.lower())
     )  # fmt: skip
+
+
+def without_certificate_fingerprint(text: str) -> str:
+    """pgbouncer.ini names the certificate's fingerprint: the lab CA issues a new one each run."""
+    return re.sub(r"certificate, sha256 [0-9a-f]{16}", "certificate, sha256 X", text)
 
 
 def without_migration_hashes(text: str) -> dict:
@@ -82,7 +97,9 @@ def test_the_recorded_hosts_get_the_same_files_but_for_the_header(case, lab_ca, 
         if path.endswith("plan.json"):
             assert without_migration_hashes(rendered[path]) == without_migration_hashes(before)
         else:
-            assert without_header(rendered[path]) == without_header(before), path
+            assert without_certificate_fingerprint(without_header(rendered[path])) == (
+                without_certificate_fingerprint(without_header(before))
+            ), path
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -111,6 +128,12 @@ def test_the_files_a_host_gets_with_their_owners_and_modes(lab_ca, monkeypatch):
         ("server", f"{conf}/pg_ident.conf", "600", pg, False, False),
         ("server", f"{conf}/pg_hba.conf", "600", pg, False, False),
         ("server", f"{conf}/postgresql.conf", "600", pg, True, False),
+        ("pooler", "/etc/systemd/system/pgbouncer.service.d/tsdb-deploy.conf", "644",
+         "root:root", False, False),
+        ("pooler", "/etc/pgbouncer/listen.ini", "640", pg, False, False),
+        ("pooler", "/etc/pgbouncer/pgbouncer_hba.conf", "640", pg, False, False),
+        ("pooler", "/etc/pgbouncer/userlist.txt", "640", pg, False, True),
+        ("pooler", "/etc/pgbouncer/pgbouncer.ini", "640", pg, False, False),
         ("record", "/etc/tsdb-deploy/plan.json", "644", "root:root", False, False),
         ("tools", "/usr/local/bin/tsdb-pg", "755", "root:root", False, False),
         ("tools", "/usr/local/bin/tsdb-psql", "755", "root:root", False, False),
@@ -121,6 +144,8 @@ def test_the_files_a_host_gets_with_their_owners_and_modes(lab_ca, monkeypatch):
         ("pitr", "/usr/local/sbin/tsdb-pitr", "755", "root:root", False, False),
         ("pitr", "/etc/cron.d/tsdb-pgbackrest", "644", "root:root", False, False),
         ("maintenance", "/etc/cron.d/tsdb-maintenance", "644", "root:root", False, False),
+        ("monitoring", "/etc/tsdb-deploy/status.conf", "644", "root:root", False, False),
+        ("monitoring", "/usr/local/bin/tsdb-status", "755", "root:root", False, False),
     ]  # fmt: skip
     dirs = [(d.step, d.path, d.mode, d.owner) for d in hp.directories]
     assert dirs == [

@@ -19,6 +19,7 @@ def test_upstream_packages_are_timescales_community_build():
         "postgresql-17",
         "timescaledb-2-postgresql-17",
         "postgresql-client-17",
+        "pgbouncer",
         "pgbackrest",
     ]
 
@@ -28,6 +29,7 @@ def test_distro_packages_are_debians():
         "postgresql-16",
         "postgresql-16-timescaledb",
         "postgresql-client-16",
+        "pgbouncer",
         "pgbackrest",
     ]
 

@@ -99,7 +99,7 @@ def test_worst_case_budget_fits(row):
     assert p.budget.total <= memory
     assert p.budget.fits
     # the plan's budget is the budget of the values it writes
-    assert budget.compute(memory, _values(p)) == p.budget
+    assert budget.compute(memory, _values(p), p.workload.pooler_max_client_conn) == p.budget
 
 
 def test_budget_inputs_are_exactly_what_compute_reads():
@@ -138,7 +138,8 @@ def test_work_mem_within_floor_and_cap_and_as_large_as_fits(row):
     if work_mem < profile.work_mem_cap:
         # not needlessly small: the next step up (64kB below 4MB, 1MB above) would not fit
         step = MIB if work_mem >= 4 * MIB else 64 * KIB
-        assert not budget.compute(memory, {**v, "work_mem": work_mem + step}).fits
+        clients = row[0].workload.pooler_max_client_conn
+        assert not budget.compute(memory, {**v, "work_mem": work_mem + step}, clients).fits
 
 
 def test_shared_buffers_quarter_and_effective_cache_three_quarters(row):
@@ -237,15 +238,16 @@ def _hand_work_mem(
 ):
     """budget.py's model written out with its constants' values (300 bytes per lock slot for
     MaxBackends, 6MB per backend, 2MB for each of 6 auxiliary processes, hash_mem_multiplier 2,
-    OS headroom 8% within 192MB..8GB): the largest work_mem whose worst case fits, rounded, and
-    the budget's parts at that work_mem."""
+    OS headroom 8% within 192MB..8GB, PgBouncer 4MB + 10kB for each of 500 clients): the largest
+    work_mem whose worst case fits, rounded, and the budget's parts at that work_mem."""
     max_backends = connections + av_workers + 1 + worker_processes + wal_senders
     shared_memory = shared + wal_buffers + locks * max_backends * 300
     backends = connections + av_workers + parallel + background + 1 + wal_senders
     processes = backends * 6 * MIB + 6 * 2 * MIB
     maintenance_total = maintenance + av_workers * av_mem
     headroom = int(min(8 * GIB, max(192 * MIB, memory * 0.08)))
-    spare = memory - shared_memory - processes - maintenance_total - headroom
+    pooler = 4 * MIB + 500 * 10 * KIB
+    spare = memory - shared_memory - processes - maintenance_total - headroom - pooler
     per_slot = int(spare / ((connections + parallel) * 2.0)) // KIB * KIB
     step = MIB if per_slot >= 4 * MIB else 64 * KIB
     work_mem = min(cap, per_slot - per_slot % step)
@@ -255,6 +257,7 @@ def _hand_work_mem(
         "queries": (connections + parallel) * work_mem * 2,
         "maintenance": maintenance_total,
         "os_headroom": headroom,
+        "pooler": pooler,
     }
     return work_mem, parts
 
@@ -276,7 +279,7 @@ def _anchor_8g_2cpu_ssd_analytics():
         background=16,
         maintenance=512 * MIB,
     )
-    assert work_mem == 18 * MIB  # the model's answer, checked once by hand
+    assert work_mem == 17 * MIB  # the model's answer, checked once by hand
     expected = {
         "max_connections": "100",  # 20 per GiB = 160, capped at 100 for analytics
         "shared_buffers": "2GB",
@@ -287,7 +290,7 @@ def _anchor_8g_2cpu_ssd_analytics():
         "wal_buffers": "16MB",
         "max_locks_per_transaction": "256",
         "hash_mem_multiplier": "2",
-        "work_mem": "18MB",
+        "work_mem": "17MB",
         "max_parallel_workers": "2",
         "max_parallel_workers_per_gather": "1",
         "max_parallel_maintenance_workers": "1",

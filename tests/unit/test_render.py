@@ -154,16 +154,18 @@ def _rules(text: str) -> list[list[str]]:
 
 
 def test_pg_hba_rules():
-    """Local: peer only (dev-sec postgres-13). Network: the application role, over TLS only,
-    by scram-sha-256 (postgres-14, postgres-15: no `host` line)."""
+    """Local: peer (dev-sec postgres-13), but for the application role, which PgBouncer logs in
+    as on the socket with its client's SCRAM proof. Network: the application role, over TLS
+    only, by scram-sha-256 (postgres-14, postgres-15: no `host` line)."""
     rules = _rules(_hba())
     assert rules[0] == ["local", "all", "postgres", "peer"]
     # the owner role: only the OS user postgres, only through the map (cron's maintenance)
     assert rules[1] == ["local", "analytics", "owner", "peer", f"map={OWNER_MAP}"]
+    assert rules[2] == ["local", "analytics", "dashboard", "scram-sha-256"]
     hosts = [r for r in rules if r[0] != "local"]
     assert hosts == [["hostssl", "analytics", "dashboard", n, "scram-sha-256"] for n in NETWORKS]
-    assert len(rules) == 2 + len(NETWORKS)
-    assert all(r[3] == "peer" for r in rules if r[0] == "local")
+    assert len(rules) == 3 + len(NETWORKS)
+    assert all(r[3] == "peer" for r in rules if r[0] == "local" and r[2] != "dashboard")
 
 
 def test_pg_ident_maps_only_postgres_to_the_owner():

@@ -56,7 +56,7 @@ def _docker(hp: HostPlan) -> None:
     docker.host_postgres_user(
         name="Host user postgres (the image's ids)",
         image=rt.image,
-        container=rt.container,
+        containers=[rt.container, rt.pooler_container],
         owned=rt.postgres_owned_paths(),
     )
     docker.data_directory(

@@ -28,6 +28,12 @@ def analytics_schema(hp: HostPlan) -> None:
         variables=hp.schema_variables,
         applied_by=applied_by(),
     )
+    operations.role_settings(
+        name="The roles' own limits (statement, lock and idle-transaction timeouts)",
+        runtime=runtime,
+        database=database,
+        wanted=hp.role_settings,
+    )
     operations.chunk_time_interval(
         name=f"{EVENTS} chunk interval as planned",
         runtime=runtime,

@@ -40,7 +40,7 @@ def database_server(hp: HostPlan) -> None:
         runtime=rt,
         database=hp.database,
         role=hp.app_user,
-        password=hp.password,
+        verifier=hp.app_verifier,
     )
     operations.timescaledb_extension(
         name="TimescaleDB extension, at the installed version in every database",

@@ -88,12 +88,13 @@ class DatabaseState:
     roles: dict[str, str | None]  # role -> stored password verifier (SCRAM), None if no login
     extensions: dict[str, str]  # in the application database: name -> version
     timescaledb_license: str | None
+    role_settings: dict[str, dict[str, str]] = field(default_factory=dict)  # ALTER ROLE SET
 
 
 def parse_database_state(lines: list[str]) -> DatabaseState | None:
     if not lines or any(line.strip() == NOT_RUNNING for line in lines):
         return None
-    databases, roles, extensions, license_ = [], {}, {}, None
+    databases, roles, extensions, license_, per_role = [], {}, {}, None, {}
     for line in lines:
         parts = line.split("\x1f")
         if parts[0] == "D":
@@ -104,11 +105,15 @@ def parse_database_state(lines: list[str]) -> DatabaseState | None:
             extensions[parts[1]] = parts[2]
         elif parts[0] == "L":
             license_ = parts[1] or None
-    return DatabaseState(tuple(databases), roles, extensions, license_)
+        elif parts[0] == "S":  # role, then name=value pairs (pg_db_role_setting.setconfig)
+            pairs = (item.partition("=") for item in parts[2].split("\x1e") if item)
+            per_role[parts[1]] = {name: value for name, _, value in pairs}
+    return DatabaseState(tuple(databases), roles, extensions, license_, per_role)
 
 
 class PostgresDatabase(FactBase):
-    """Databases, login roles with their password verifiers, and extensions in `database`."""
+    """Databases, login roles with their password verifiers, every role's own settings, and
+    extensions in `database`."""
 
     shell_executable = "bash"
 
@@ -116,7 +121,9 @@ class PostgresDatabase(FactBase):
         cluster_sql = shlex.quote(
             "SELECT 'D', datname, '' FROM pg_database WHERE NOT datistemplate "
             "UNION ALL SELECT 'R', rolname, coalesce(rolpassword, '') FROM pg_authid "
-            "WHERE rolcanlogin"
+            "WHERE rolcanlogin UNION ALL SELECT 'S', r.rolname, array_to_string(s.setconfig, "
+            "chr(30)) FROM pg_db_role_setting s JOIN pg_roles r ON r.oid = s.setrole "
+            "WHERE s.setdatabase = 0"
         )
         # the license setting exists only in a database where timescaledb is loaded
         db_sql = shlex.quote(

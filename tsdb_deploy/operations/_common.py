@@ -49,3 +49,8 @@ def psql_file(runtime: Runtime, database: str, sql: str, remote_path: str, args:
         f"{runtime.psql} {SCRIPT_FLAGS} {args} -d {shlex.quote(database)} "
         f"< {remote_path}; rc=$?; rm -f {remote_path}; exit $rc"
     )
+
+
+def pg_literal(value: str) -> str:
+    """An SQL string literal (standard_conforming_strings: a quote is doubled)."""
+    return "'" + value.replace("'", "''") + "'"

@@ -11,8 +11,7 @@ from pyinfra.api.exceptions import OperationError
 
 from ..facts import PostgresServer, batch
 from ..planner.parameters import PARAMETERS
-from ._common import sha256, show_diff
-from .files import file_states, fix_owner_and_mode, install_file
+from .files import converge_files, file_states, fix_owner_and_mode
 
 if TYPE_CHECKING:
     from ..render import HostFile
@@ -58,16 +57,10 @@ def postgres_config(
     # the database user's alone (dev-sec postgres-10)
     yield from fix_owner_and_mode(runtime.config_dir, states[runtime.config_dir],
                                   runtime.config_owner, "700")  # fmt: skip
-    changed = [f for f in files if (states[f.path] or None) is None
-               or states[f.path].sha256 != sha256(f.text)]  # fmt: skip
-    for f in files:
-        if f not in changed:  # the content is right: its owner and mode may not be
-            yield from fix_owner_and_mode(f.path, states[f.path], f.owner, f.mode)
-    for f in changed:
-        if not f.secret:
-            show_diff(f.path, f.text)
-        validate = runtime.validate_config("{candidate}") if f.validate else None
-        yield from install_file(f.path, f.text, f.owner, f.mode, validate, f.secret)
+    todo, changed = converge_files(
+        files, states, lambda f: runtime.validate_config("{candidate}") if f.validate else None
+    )
+    yield from todo
     conf_changed = any(f.validate for f in changed)
     others_changed = [f.path.rsplit("/", 1)[-1] for f in changed if not f.validate]
 

@@ -9,21 +9,22 @@ from pyinfra import host, logger, state
 from pyinfra.api import operation
 from pyinfra.api.exceptions import OperationError
 
-from .. import known_issues, scram
+from .. import known_issues
 from ..apt import release
 from ..facts import PostgresDatabase, TimescaledbVersions, batch
-from ._common import psql_command, psql_file
+from ._common import pg_literal, psql_command, psql_file
 
 if TYPE_CHECKING:
     from ..runtimes import Runtime
 
 
 @operation(is_idempotent=True)
-def database_and_role(runtime: Runtime, database: str, role: str, password: str):
-    """The application role (login, SCRAM password from the secret) owning `database`.
+def database_and_role(runtime: Runtime, database: str, role: str, verifier: str):
+    """The application role (login, with `verifier` as its SCRAM password) owning `database`.
 
-    The password is compared with the stored SCRAM verifier locally; a new verifier is
-    computed here and sent in a file, so the plain password never reaches the host.
+    The verifier is worked out by the deploy (host_plan.app_verifier: the stored one while it
+    matches the password) and sent in a file, so the plain password never reaches the host and
+    PgBouncer's userlist holds the very verifier PostgreSQL checks.
     """
     current = batch.read(host, PostgresDatabase, psql=runtime.psql, database=database)
     if current is None:
@@ -36,9 +37,8 @@ def database_and_role(runtime: Runtime, database: str, role: str, password: str)
     ident = f'"{role}"'
     if role not in current_roles:
         statements.append(f"CREATE ROLE {ident} LOGIN;")
-    verifier = current_roles.get(role)
-    if not (verifier and scram.verify(password, verifier)):
-        statements.append(f"ALTER ROLE {ident} PASSWORD '{scram.make_verifier(password)}';")
+    if current_roles.get(role) != verifier:
+        statements.append(f"ALTER ROLE {ident} PASSWORD '{verifier}';")
         host.log(f"Setting the password of role {role} (SCRAM)", logger.info)
     if statements:
         yield from psql_file(
@@ -48,6 +48,28 @@ def database_and_role(runtime: Runtime, database: str, role: str, password: str)
         yield psql_command(runtime, "postgres", f'CREATE DATABASE "{database}" OWNER {ident}')
     if not statements and database in databases:
         host.noop(f"role {role} and database {database} exist; the password matches")
+
+
+@operation(is_idempotent=True)
+def role_settings(runtime: Runtime, database: str, wanted: dict[str, dict[str, str]]):
+    """Each role's own parameters (ALTER ROLE ... SET), as `wanted` says: role -> {name:
+    value}. Only what differs is set; a role that does not exist yet is an error (the
+    migrations create them before this runs)."""
+    current = batch.read(host, PostgresDatabase, psql=runtime.psql, database=database)
+    have = current.role_settings if current else {}
+    statements, changes = [], []
+    for role, params in wanted.items():
+        for name, value in params.items():
+            old = have.get(role, {}).get(name)
+            if old != value:
+                statements.append(f'ALTER ROLE "{role}" SET {name} = {pg_literal(value)};')
+                changes.append(f"{role}.{name}: {old or 'unset'} -> {value}")
+    if not statements:
+        listed = ", ".join(f"{r} ({len(p)})" for r, p in wanted.items())
+        host.noop(f"role settings as planned: {listed}")
+        return
+    host.log(f"Role settings: {'; '.join(changes)}", logger.info)
+    yield psql_command(runtime, "postgres", " ".join(statements))
 
 
 # What the Apache-only build (e.g. Debian's postgresql-17-timescaledb) does not have.

@@ -180,18 +180,19 @@ def compose_service(
     yield wait_ready
 
 
-def align_postgres_ids_script(image: str, container: str, owned: list[str]) -> str:
+def align_postgres_ids_script(image: str, containers: list[str], owned: list[str]) -> str:
     """Shell (as root): give the host user postgres the image's uid and gid.
 
     Creates the user if missing. A host user or group that already holds one of those ids is
     an error naming both (sharing a gid with, say, docker would give PostgreSQL that group's
     rights). A host user postgres with other ids, from an earlier image, is moved: the
     container is stopped (the one restart; compose starts it again on the new image), the
-    user and group take the new ids, and the files under `owned` follow them.
+    user and group take the new ids, and the files under `owned` follow them. `containers`:
+    every container running as postgres (the database first, then PgBouncer).
     """
     q = shlex.quote
     paths = " ".join(q(p) for p in owned)
-    container_q = q(container)
+    names = " ".join(q(c) for c in containers)
     return "\n".join(
         [
             "set -eu",
@@ -217,10 +218,10 @@ def align_postgres_ids_script(image: str, container: str, owned: list[str]) -> s
             "old_uid=$(id -u postgres); old_gid=$(id -g postgres)",
             '[ "$old_uid:$old_gid" != "$uid:$gid" ] || exit 0',
             "echo \"host user postgres: uid/gid $old_uid/$old_gid -> $uid/$gid (the image's);"
-            f' stopping {container} to move its files"',
+            f' stopping {", ".join(containers)} to move its files"',
             # whatever fails from here on, the database is started again as it was
-            f"trap 'docker start {container_q} >/dev/null 2>&1 || true' EXIT",
-            f"docker stop {container_q} >/dev/null 2>&1 || true",
+            f"trap 'docker start {names} >/dev/null 2>&1 || true' EXIT",
+            f"docker stop {names} >/dev/null 2>&1 || true",
             # nothing may still run as the old ids (a backup from cron): usermod would refuse
             # halfway, after the group moved
             'busy=$(for d in /proc/[0-9]*; do [ "$(stat -c %u "$d" 2>/dev/null)" = "$old_uid" ]'
@@ -243,7 +244,7 @@ def align_postgres_ids_script(image: str, container: str, owned: list[str]) -> s
 
 
 @operation(is_idempotent=True)
-def host_postgres_user(image: str, container: str, owned: list[str]):
+def host_postgres_user(image: str, containers: list[str], owned: list[str]):
     """A host user `postgres` with the image's postgres uid and gid, in the docker group.
 
     With the same ids, files the container's PostgreSQL reads or writes (config, the
@@ -260,8 +261,9 @@ def host_postgres_user(image: str, container: str, owned: list[str]):
     if ids.host and ids.image and ids.host != ids.image:
         host.log(
             f"host user postgres has uid/gid {ids.host[0]}/{ids.host[1]}, the image "
-            f"{ids.image[0]}/{ids.image[1]}: moving it and its files (stops {container} once)",
+            f"{ids.image[0]}/{ids.image[1]}: moving it and its files (stops "
+            f"{', '.join(containers)} once)",
             logger.warning,
         )
-    yield align_postgres_ids_script(image, container, owned)
+    yield align_postgres_ids_script(image, containers, owned)
     yield "usermod -aG docker postgres"

@@ -62,6 +62,25 @@ def fix_owner_and_mode(path: str, state, owner: str, mode: str):
         yield f"chown {owner} {path} && chmod {mode} {path}"
 
 
+def converge_files(files: list[HostFile], states: dict, validate=None) -> tuple[list, list]:
+    """The commands that make `files` as rendered (changed ones shown as a diff unless secret,
+    installed atomically, validated with `validate(file)`'s command if it gives one; the others'
+    owner and mode fixed), and the files whose content changed."""
+    todo, changed = [], []
+    for f in files:
+        state = states[f.path]
+        if state is None or state.sha256 != sha256(f.text):
+            changed.append(f)
+            if not f.secret:
+                show_diff(f.path, f.text)
+            todo.append(f"mkdir -p {shlex.quote(f.path.rsplit('/', 1)[0])}")
+            check = validate(f) if validate else None
+            todo += install_file(f.path, f.text, f.owner, f.mode, check, secret=f.secret)
+        else:
+            todo += fix_owner_and_mode(f.path, state, f.owner, f.mode)
+    return todo, changed
+
+
 @operation(is_idempotent=True)
 def host_files(files: list[HostFile], directories: list[Directory] = (), known: list[str] = ()):
     """`directories`, then `files` as rendered, each with its owner and mode.
@@ -77,15 +96,7 @@ def host_files(files: list[HostFile], directories: list[Directory] = (), known: 
             todo.append(f"mkdir -p {path} && chown {d.owner} {path} && chmod {d.mode} {path}")
         else:
             todo += fix_owner_and_mode(d.path, states[d.path], d.owner, d.mode)
-    for f in files:
-        state = states[f.path]
-        if state is None or state.sha256 != sha256(f.text):
-            if not f.secret:
-                show_diff(f.path, f.text)
-            todo.append(f"mkdir -p {shlex.quote(f.path.rsplit('/', 1)[0])}")
-            todo += install_file(f.path, f.text, f.owner, f.mode, secret=f.secret)
-        else:
-            todo += fix_owner_and_mode(f.path, state, f.owner, f.mode)
+    todo += converge_files(files, states)[0]
     if not todo:
         host.noop(f"{', '.join(p.rsplit('/', 1)[-1] for p in ours)}: as rendered")
         return

@@ -17,6 +17,7 @@ from . import (
     connections,
     memory,
     observability,
+    pooler,
     query_planner,
     security,
     wal,
@@ -62,6 +63,7 @@ class Plan:
     parameters: dict[str, Planned]
     budget: budget.Budget
     chunk: chunks.ChunkInterval  # the events hypertable's chunk interval, with its reason
+    pooler: pooler.PoolerPlan  # PgBouncer's pool and timeouts, from the same max_connections
 
     def values(self) -> dict[str, str]:
         """Each parameter exactly as written in postgresql.conf."""
@@ -81,6 +83,7 @@ class Plan:
             "parameters": self.values(),
             "reasons": {name: p.reason for name, p in self.parameters.items()},
             "budget": self.budget.describe(),
+            "pooler": self.pooler.to_json(),
             "hardware": self.hardware.describe(),
             "workload": {
                 "profile": self.workload.profile,
@@ -106,7 +109,7 @@ def plan(
     if unused:  # every table entry is planned, so this is a bug guard
         raise PlanError(f"overrides for parameters the planner does not set: {', '.join(unused)}")
     values = {name: p.value for name, p in draft.params.items()}
-    result = budget.compute(hardware.memory_bytes, values)
+    result = budget.compute(hardware.memory_bytes, values, workload.pooler_max_client_conn)
     if not result.fits:
         overridden = [p.name for p in draft.params.values() if p.overridden]
         hint = (
@@ -123,4 +126,5 @@ def plan(
         shared_buffers=values["shared_buffers"],
         policies=dict(workload.chunk_policies),
     )
-    return Plan(hardware, workload, dict(draft.params), result, chunk)
+    pool = pooler.plan(values["max_connections"], workload)
+    return Plan(hardware, workload, dict(draft.params), result, chunk, pool)

@@ -10,6 +10,7 @@ Neither timescaledb-tune nor PGTune checks this; their users meet the OOM killer
   queries         (connections + parallel workers) x work_mem x QUERY_MEMORY_FACTOR
   maintenance     maintenance_work_mem (one manual VACUUM / CREATE INDEX at a time)
                   + autovacuum_max_workers x autovacuum_work_mem
+  pooler          PgBouncer: POOLER_BASE + max_client_conn x POOLER_PER_CLIENT
   OS headroom     max(OS_HEADROOM_MIN, OS_HEADROOM_FRACTION x memory), at most OS_HEADROOM_MAX
 
 QUERY_MEMORY_FACTOR is hash_mem_multiplier: every active backend and parallel worker holds one
@@ -38,6 +39,14 @@ LOCK_SLOT_BYTES = 300
 OS_HEADROOM_MIN = 192 * MIB
 OS_HEADROOM_FRACTION = 0.08
 OS_HEADROOM_MAX = 8 * GIB
+# PgBouncer: the process, libevent and TLS contexts; then per client at most two packet
+# buffers (pkt_buf, 4 KiB by default) and its socket state while it is active.
+POOLER_BASE = 4 * MIB
+POOLER_PER_CLIENT = 10 * KIB
+
+
+def pooler_memory(max_client_conn: int) -> int:
+    return POOLER_BASE + max_client_conn * POOLER_PER_CLIENT if max_client_conn else 0
 
 
 def os_headroom(memory_bytes: int) -> int:
@@ -52,13 +61,19 @@ class Budget:
     queries: int
     maintenance: int
     os_headroom: int
+    pooler: int  # PgBouncer's own memory
     query_slots: int  # connections + parallel workers
     query_memory_factor: float
 
     @property
     def total(self) -> int:
         return (
-            self.shared_memory + self.processes + self.queries + self.maintenance + self.os_headroom
+            self.shared_memory
+            + self.processes
+            + self.queries
+            + self.maintenance
+            + self.os_headroom
+            + self.pooler
         )
 
     @property
@@ -72,6 +87,7 @@ class Budget:
             "queries": self.queries,
             "maintenance": self.maintenance,
             "os_headroom": self.os_headroom,
+            "pooler": self.pooler,
         }
         return {
             "memory_limit": self.memory_limit,
@@ -91,7 +107,7 @@ class Budget:
             f"worst case {format_size(self.total)} of {format_size(self.memory_limit)}: "
             f"shared {format_size(self.shared_memory)}, processes {format_size(self.processes)},"
             f" queries {format_size(self.queries)}, maintenance {format_size(self.maintenance)},"
-            f" OS headroom {format_size(self.os_headroom)}"
+            f" PgBouncer {format_size(self.pooler)}, OS headroom {format_size(self.os_headroom)}"
         )
 
 
@@ -118,8 +134,9 @@ def process_count(values: dict) -> int:
     )
 
 
-def compute(memory_limit: int, values: dict) -> Budget:
-    """The budget for parameter values in the table's terms (bytes, counts)."""
+def compute(memory_limit: int, values: dict, pooler_clients: int = 0) -> Budget:
+    """The budget for parameter values in the table's terms (bytes, counts), with PgBouncer
+    for `pooler_clients` client connections (0: none)."""
     wal_buffers = values["wal_buffers"]
     if wal_buffers == -1:  # automatic: shared_buffers / 32, at most one 16MB WAL segment
         wal_buffers = min(values["shared_buffers"] // 32, 16 * MIB)
@@ -143,14 +160,15 @@ def compute(memory_limit: int, values: dict) -> Budget:
         maintenance=values["maintenance_work_mem"]
         + values["autovacuum_max_workers"] * autovacuum_mem,
         os_headroom=os_headroom(memory_limit),
+        pooler=pooler_memory(pooler_clients),
         query_slots=slots,
         query_memory_factor=factor,
     )
 
 
-def work_mem_that_fits(memory_limit: int, values: dict) -> int:
+def work_mem_that_fits(memory_limit: int, values: dict, pooler_clients: int = 0) -> int:
     """The largest work_mem (bytes, whole kB) for which the worst case still fits."""
-    without_queries = compute(memory_limit, {**values, "work_mem": 0})
+    without_queries = compute(memory_limit, {**values, "work_mem": 0}, pooler_clients)
     spare = memory_limit - without_queries.total
     per_slot = spare / (without_queries.query_slots * without_queries.query_memory_factor)
     return max(0, int(per_slot) // KIB * KIB)

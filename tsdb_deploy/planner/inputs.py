@@ -141,6 +141,10 @@ class Workload:
     # whole-chunk policies ((setting, interval) pairs: retention, compress_after) that bound
     # the chunk interval
     chunk_policies: tuple[tuple[str, str], ...] = ()
+    # PgBouncer in front of the application role (pooler.py)
+    pooler_max_client_conn: int = 500
+    app_statement_timeout_s: int = 30  # the documents' DB_STATEMENT_TIMEOUT; 0: none
+    app_idle_in_transaction_timeout_s: int = 30
 
     def __post_init__(self):
         if self.profile not in PROFILES:

@@ -93,9 +93,10 @@ def _plan_work_mem(draft: Draft) -> None:
     """The largest work_mem whose worst case fits, within the profile's floor and cap."""
     profile, memory = draft.profile, draft.hardware.memory_bytes
     values = {name: p.value for name, p in draft.params.items()}
-    fitting = budget.work_mem_that_fits(memory, values)
+    clients = draft.workload.pooler_max_client_conn
+    fitting = budget.work_mem_that_fits(memory, values, clients)
     if fitting < profile.work_mem_floor and not draft.is_overridden("work_mem"):
-        least = budget.compute(memory, {**values, "work_mem": profile.work_mem_floor})
+        least = budget.compute(memory, {**values, "work_mem": profile.work_mem_floor}, clients)
         raise PlanError(
             f"{format_size(memory)} cannot hold the {profile.name} profile with "
             f"{values['max_connections']} connections: at the smallest useful work_mem "

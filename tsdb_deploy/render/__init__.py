@@ -15,8 +15,8 @@ from .. import tls
 from ..pgbackrest import STANZA
 from ..planner import Plan
 from ..runtimes import DockerRuntime, NativeRuntime, Runtime
-from ..runtimes.native import CREATECLUSTER_CONF, PIN_PATH
-from . import apt, backups, docker, native, schema, tools
+from ..runtimes.native import CREATECLUSTER_CONF, PIN_PATH, POOLER_DROPIN
+from . import apt, backups, docker, native, pooler, schema, status, tools
 from .apt import apt_pin_file, apt_source_file
 from .pgbackrest import pgbackrest_conf, pgbackrest_cron
 from .postgres import pg_hba_conf, pg_ident_conf, postgresql_conf
@@ -28,6 +28,7 @@ STATE_DIR = "/etc/tsdb-deploy"
 PLAN_RECORD = f"{STATE_DIR}/plan.json"
 BACKUP_CONF = f"{STATE_DIR}/backup.conf"
 BACKUP_CRON = "/etc/cron.d/tsdb-backup"
+STATUS_CONF = f"{STATE_DIR}/status.conf"
 PGBACKREST_CRON = "/etc/cron.d/tsdb-pgbackrest"
 PITR_TOOL = "/usr/local/sbin/tsdb-pitr"
 MAINTENANCE_CRON = "/etc/cron.d/tsdb-maintenance"
@@ -46,6 +47,7 @@ class HostFile:
     owner: str = "root:root"  # user:group
     validate: bool = False  # checked by the server's own parser before it replaces the live one
     secret: bool = False  # never shown: no diff, no content in any log (the TLS key)
+    restart: bool = False  # its service applies a change only when restarted, not reloaded
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,7 @@ class FileValues:
     host_name: str
     database: str
     app_user: str
+    app_verifier: str  # the application role's SCRAM verifier (PgBouncer's userlist)
     owner_role: str
     tls: bool
     record: dict  # plan.json: where things are, the plan, the schema's values
@@ -76,6 +79,7 @@ class FileValues:
     pgbackrest_retention_full: int
     docker_daemon: dict
     docker_daemon_environment: dict
+    status_thresholds: dict  # tsdb-status's, complete (settings.STATUS_THRESHOLDS)
 
 
 def host_files(
@@ -88,9 +92,11 @@ def host_files(
     - pgbackrest: its config, before PostgreSQL archives to it;
     - service: the compose project (docker);
     - server: TLS certificate and key, pg_ident.conf, pg_hba.conf, postgresql.conf;
+    - pooler: PgBouncer's files (and its file limit, native);
     - record, tools, backups, pitr: plan.json, tsdb-pg and tsdb-psql, the backup tools and
       schedules;
-    - maintenance: the cron job the Apache-only build needs (installed or removed by license).
+    - maintenance: the cron job the Apache-only build needs (installed or removed by license);
+    - monitoring: tsdb-status and its config.
     """
     v = values
     out: list[HostFile] = []
@@ -119,6 +125,7 @@ def host_files(
     if isinstance(rt, DockerRuntime):
         out.append(HostFile("service", rt.compose_file, docker.compose_yaml(rt, plan)))
     out += server_files(rt, plan, v, server_tls)
+    out += pooler_files(rt, plan, v, server_tls)
     record = json.dumps(v.record, indent=2, sort_keys=True) + "\n"
     out += [
         HostFile("record", PLAN_RECORD, record),
@@ -139,6 +146,15 @@ def host_files(
         ]  # fmt: skip
     out.append(HostFile("maintenance", MAINTENANCE_CRON,
                         schema.maintenance_cron(owner_role=v.owner_role)))  # fmt: skip
+    out += [
+        HostFile("monitoring", STATUS_CONF, status.status_conf(
+            database=v.database, pgbouncer_port=rt.pgbouncer_port,
+            pool_size=plan.pooler.server_pool, data_dir=rt.data_path_on_host,
+            backup_dir=v.backup_dir, pgbackrest_repo=v.pgbackrest_repo_path if rt.pitr else None,
+            thresholds=v.status_thresholds, tsdb_pg=backups.TSDB_PG)),
+        HostFile("monitoring", f"{TOOLS_DIR}/tsdb-status", (STATIC / "tsdb-status").read_text(),
+                 mode="755"),
+    ]  # fmt: skip
     return out
 
 
@@ -176,8 +192,39 @@ def host_directories(rt: Runtime, values: FileValues) -> list[Directory]:
             Directory("service", rt.compose_file.rsplit("/", 1)[0]),
             # postgres only: dev-sec postgres-10
             Directory("service", rt.config_dir, "700", postgres),
+            Directory("service", rt.pooler_config_dir, "750", postgres),
         ]
     out.append(Directory("backups", values.backup_dir, "700", postgres))
+    return out
+
+
+def pooler_files(
+    rt: Runtime, plan: Plan, v: FileValues, server_tls: tls.ServerTLS | None
+) -> list[HostFile]:
+    """PgBouncer's, private to postgres, which it runs as."""
+    owner = {"mode": "640", "owner": rt.config_owner}
+    here, there = rt.pooler_config_dir, rt.pooler_server_config_dir
+    tls_files = ((rt.server_tls_path(tls.CERT_NAME), rt.server_tls_path(tls.KEY_NAME))
+                 if v.tls else None)  # fmt: skip
+    out = []
+    if isinstance(rt, NativeRuntime):
+        limits = pooler.systemd_limits(plan.pooler.open_files)
+        out.append(HostFile("pooler", POOLER_DROPIN, limits, restart=True))
+    out += [
+        HostFile("pooler", f"{here}/{pooler.LISTEN}", pooler.listen_ini(
+            host_name=v.host_name, listen=rt.server_listen_addresses(), port=rt.pgbouncer_port,
+            pid_file=rt.pooler_pid_file), restart=True, **owner),
+        HostFile("pooler", f"{here}/{pooler.HBA}", pooler.pgbouncer_hba(
+            host_name=v.host_name, database=v.database, app_user=v.app_user,
+            networks=rt.hba_networks(), tls=v.tls), **owner),
+        HostFile("pooler", f"{here}/{pooler.USERLIST}",
+                 pooler.userlist(app_user=v.app_user, verifier=v.app_verifier), secret=True,
+                 **owner),
+        HostFile("pooler", f"{here}/{pooler.INI}", pooler.pgbouncer_ini(
+            plan.pooler, host_name=v.host_name, database=v.database, port=rt.port,
+            config_dir=there, log_file=rt.pooler_log_file, tls_files=tls_files,
+            tls_cert=server_tls.cert_text if server_tls else None), **owner),
+    ]  # fmt: skip
     return out
 
 
@@ -210,6 +257,7 @@ def server_files(
 __all__ = [
     "HEADER", "Directory", "FileValues", "HostFile", "RenderError", "absent_files", "apt",
     "cron_file", "header",
-    "host_directories", "host_files", "pg_hba_conf", "pg_ident_conf", "postgresql_conf",
+    "host_directories", "host_files", "pg_hba_conf", "pg_ident_conf", "pooler_files",
+    "postgresql_conf",
     "render", "server_files",
 ]  # fmt: skip

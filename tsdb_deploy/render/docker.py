@@ -13,8 +13,12 @@ from ..planner.container import pids_limit, shm_size
 from ..runtimes.base import SOCKET_DIR
 from ..runtimes.docker import (
     CONTAINER_CONFIG_DIR,
+    POOLER_CONFIG_DIR,
+    POOLER_CONTAINER,
+    POOLER_SERVICE,
     PROJECT,
     SERVICE,
+    SOCKETS_VOLUME,
     VOLUME_MOUNT,
     DockerRuntime,
 )
@@ -71,8 +75,9 @@ def compose_project(rt: DockerRuntime, plan: Plan) -> dict:
         "security_opt": ["no-new-privileges:true"],
         "pids_limit": pids_limit(plan),
         "read_only": True,
-        "tmpfs": [f"{SOCKET_DIR}:mode=1777", "/tmp:mode=1777"],
+        "tmpfs": ["/tmp:mode=1777"],
         "volumes": [
+            dict(SOCKETS),
             {"type": "bind", "source": rt.data_volume, "target": VOLUME_MOUNT}
             if rt.volume_is_path
             else {"type": "volume", "source": "pgdata", "target": VOLUME_MOUNT},
@@ -95,18 +100,74 @@ def compose_project(rt: DockerRuntime, plan: Plan) -> dict:
         },
         "labels": {"tsdb-deploy.plan-memory": str(memory)},
     }
-    project: dict = {"name": PROJECT, "services": {SERVICE: service}}
+    pool = pooler_service(rt, plan)
+    project: dict = {"name": PROJECT, "services": {SERVICE: service, POOLER_SERVICE: pool}}
     if rt.bridge:
-        service["ports"] = [
-            f"{address}:{rt.port}:{rt.port}"
-            if ":" not in address
-            else f"[{address}]:{rt.port}:{rt.port}"
-            for address in rt.publish_addresses
-        ]
-        service["networks"] = ["db"]
+        service["ports"] = _published(rt, rt.port)
+        pool["ports"] = _published(rt, rt.pgbouncer_port)
+        service["networks"], pool["networks"] = ["db"], ["db"]
         project["networks"] = {"db": {"ipam": {"config": [{"subnet": rt.subnet}]}}}
     else:
-        service["network_mode"] = "host"
+        service["network_mode"] = pool["network_mode"] = "host"
+    # the socket directory, shared: PgBouncer reaches PostgreSQL on its Unix socket, as on a
+    # native host; tmpfs, as a socket directory is
+    project["volumes"] = {"sockets": {"name": SOCKETS_VOLUME, "driver_opts": {
+        "type": "tmpfs", "device": "tmpfs", "o": "mode=1777"}}}  # fmt: skip
     if not rt.volume_is_path:
-        project["volumes"] = {"pgdata": {"name": rt.data_volume, "external": True}}
+        project["volumes"]["pgdata"] = {"name": rt.data_volume, "external": True}
     return project
+
+
+SOCKETS = {"type": "volume", "source": "sockets", "target": SOCKET_DIR}
+
+
+def _published(rt: DockerRuntime, port: int) -> list[str]:
+    return [
+        f"{address}:{port}:{port}" if ":" not in address else f"[{address}]:{port}:{port}"
+        for address in rt.publish_addresses
+    ]
+
+
+def pooler_service(rt: DockerRuntime, plan: Plan) -> dict:
+    """PgBouncer on the database image, as postgres, with the same confinement; its config
+    and PostgreSQL's TLS pair read-only."""
+    files = plan.pooler.open_files
+    return {
+        "image": rt.image,
+        "container_name": POOLER_CONTAINER,
+        "user": "postgres",
+        "entrypoint": ["pgbouncer", f"{POOLER_CONFIG_DIR}/pgbouncer.ini"],
+        "command": [],
+        "restart": "unless-stopped",
+        # SIGINT is PgBouncer's safe shutdown: it waits for the transactions in flight
+        "stop_signal": "SIGINT",
+        "stop_grace_period": f"{rt.stop_grace_period}s",
+        "ulimits": {"nofile": {"soft": files, "hard": files}},
+        "cap_drop": ["ALL"],
+        "security_opt": ["no-new-privileges:true"],
+        "pids_limit": 32,
+        "read_only": True,
+        "tmpfs": ["/tmp:mode=1777"],
+        "volumes": [
+            dict(SOCKETS),
+            {
+                "type": "bind",
+                "source": rt.pooler_config_dir,
+                "target": POOLER_CONFIG_DIR,
+                "read_only": True,
+            },
+            {
+                "type": "bind",
+                "source": rt.config_dir,
+                "target": CONTAINER_CONFIG_DIR,
+                "read_only": True,
+            },
+        ],  # fmt: skip
+        "healthcheck": {
+            "test": ["CMD", "pg_isready", "-q", "-h", SOCKET_DIR, "-p", str(rt.pgbouncer_port)],
+            "interval": "5s",
+            "timeout": "5s",
+            "retries": 6,
+            "start_period": "10s",
+        },
+    }

@@ -41,6 +41,7 @@ def pg_hba_conf(
         host_name=host_name,
         database=database,
         owner_role=owner_role,
+        app_user=app_user,
         owner_map=OWNER_MAP,
         host_entries=entries,
         host_type="hostssl" if tls else "host",

@@ -8,6 +8,7 @@ runtime reads is declared in one place and typed.
 
 from __future__ import annotations
 
+import ipaddress
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import ClassVar
@@ -45,6 +46,11 @@ def initdb_args(pg_version: int, checksums: bool) -> list[str]:
     return ["--encoding=UTF8", *locale, *(["--data-checksums"] if checksums else [])]
 
 
+def loopback_for(address: str) -> str:
+    """A listen address as a local client dials it: a wildcard is reached on loopback."""
+    return {"*": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(address, address)
+
+
 # eq=False: identity hashing, as the runtime is passed to operations as an argument
 @dataclass(frozen=True, eq=False)
 class Runtime(ABC):
@@ -60,6 +66,7 @@ class Runtime(ABC):
     app_networks: list[str]
     pitr: bool
     data_checksums: bool
+    pgbouncer_port: int
 
     # --- where things are ------------------------------------------------------------
     @property
@@ -124,6 +131,22 @@ class Runtime(ABC):
     def server_listen_addresses(self) -> str:
         return self.listen_addresses
 
+    def local_address(self) -> str:
+        """Where a client on this host reaches the database's and PgBouncer's TCP ports."""
+        return loopback_for(self.listen_addresses.split(",")[0].strip())
+
+    def local_client_source(self) -> str:
+        """The address a client on this host appears from, dialling local_address()."""
+        return self.local_address()
+
+    def local_clients_allowed(self) -> bool:
+        """Whether pg_hba (and PgBouncer's) let the application role in from this host."""
+        try:
+            source = ipaddress.ip_address(self.local_client_source())
+        except ValueError:  # a host name: localhost resolves to loopback
+            source = ipaddress.ip_address("127.0.0.1")
+        return any(source in ipaddress.ip_network(n) for n in self.hba_networks())
+
     def hba_networks(self) -> list[str]:
         """Networks the application role may connect from, as PostgreSQL sees them."""
         return self.app_networks
@@ -152,6 +175,35 @@ class Runtime(ABC):
     @property
     @abstractmethod
     def pgbackrest_log_path(self) -> str: ...
+
+    # --- PgBouncer ----------------------------------------------------------------------
+    @property
+    @abstractmethod
+    def pooler_config_dir(self) -> str:
+        """Host directory of pgbouncer.ini, its listen file, hba file and userlist."""
+
+    @property
+    def pooler_server_config_dir(self) -> str:
+        """That directory as PgBouncer sees it."""
+        return self.pooler_config_dir
+
+    @property
+    def pooler_log_file(self) -> str:
+        """PgBouncer's log file as it sees it; '' logs to stderr (the runtime keeps it)."""
+        return ""
+
+    @property
+    def pooler_pid_file(self) -> str:
+        return ""
+
+    @abstractmethod
+    def pooler_reload(self) -> str:
+        """Makes a running PgBouncer re-read its files (SIGHUP); nothing if it is stopped."""
+
+    @abstractmethod
+    def pooler_restart(self) -> str:
+        """Restarts a running PgBouncer (for what a reload cannot change: where it listens,
+        its file limit); nothing if it is stopped: it reads its files when started."""
 
     # --- commands (shell) ------------------------------------------------------------
     @property

@@ -13,7 +13,7 @@ import shlex
 from dataclasses import dataclass, field
 
 from .. import apt
-from .base import SOCKET_DIR, Runtime, initdb_args
+from .base import SOCKET_DIR, Runtime, initdb_args, loopback_for
 
 PROJECT = "tsdb"
 SERVICE = "timescaledb"
@@ -23,6 +23,21 @@ CONTAINER_CONFIG_DIR = "/etc/tsdb"
 VOLUME_MOUNT = "/var/lib/postgresql/data"
 PGDATA = f"{VOLUME_MOUNT}/pgdata"  # a subdirectory: the mount point itself belongs to root
 PGBACKREST_HINT = "use an image that ships it (timescale/timescaledb-ha does) or pitr: false"
+POOLER_HINT = "PgBouncer runs on the database image: use one that ships it (timescaledb-ha does)"
+POOLER_SERVICE = "pgbouncer"
+POOLER_CONTAINER = f"{PROJECT}_pgbouncer"
+POOLER_CONFIG_DIR = "/etc/pgbouncer"  # in the container
+SOCKETS_VOLUME = f"{PROJECT}_sockets"  # the socket directory both containers share
+
+
+def wait_healthy(container: str, seconds: int) -> str:
+    """Waits until the container's own health check passes, or fails showing its log."""
+    health = f"docker inspect --format '{{{{.State.Health.Status}}}}' {container}"
+    return (
+        f'for i in $(seq {seconds}); do [ "$({health} 2>/dev/null)" = healthy ] && exit 0; '
+        f"sleep 1; done; echo '{container} did not become healthy within {seconds}s' >&2; "
+        f"docker logs --tail 20 {container} >&2; exit 1"
+    )
 
 
 @dataclass(frozen=True, eq=False)
@@ -110,6 +125,15 @@ class DockerRuntime(Runtime):
         # which `publish_addresses` restricts; inside, PostgreSQL listens on its interface.
         return "*" if self.bridge else self.listen_addresses
 
+    def local_client_source(self) -> str:
+        # a port published on loopback is reached through docker-proxy, from the gateway
+        return self.gateway if self.bridge else super().local_client_source()
+
+    def local_address(self) -> str:
+        if not self.bridge:
+            return super().local_address()
+        return loopback_for(self.publish_addresses[0])
+
     @property
     def subnet(self) -> str:
         return self.docker_subnet
@@ -144,6 +168,7 @@ class DockerRuntime(Runtime):
             "published": [f"{a}:{self.port}" for a in self.publish_addresses]
             if self.bridge
             else [],
+            "pooler_container": POOLER_CONTAINER,
         }
 
     # --- commands --------------------------------------------------------------------
@@ -180,12 +205,7 @@ class DockerRuntime(Runtime):
 
     def wait_ready(self) -> str:
         # healthy = the container's own pg_isready check passed: what docker and checks see
-        health = f"docker inspect --format '{{{{.State.Health.Status}}}}' {self.container}"
-        return (
-            f'for i in $(seq 120); do [ "$({health} 2>/dev/null)" = healthy ] && exit 0; '
-            f"sleep 1; done; echo '{self.container} did not become healthy within 120s' >&2; "
-            f"docker logs --tail 20 {self.container} >&2; exit 1"
-        )
+        return wait_healthy(self.container, 120)
 
     @property
     def pgbackrest_conf_dir(self) -> str:
@@ -195,12 +215,45 @@ class DockerRuntime(Runtime):
     def pgbackrest_log_path(self) -> str:
         return f"{self.pgbackrest_repo_path}/log"
 
+    @property
+    def pooler_container(self) -> str:
+        return POOLER_CONTAINER
+
+    @property
+    def pooler_service(self) -> str:
+        return POOLER_SERVICE
+
+    @property
+    def pooler_config_dir(self) -> str:
+        return f"{STATE_DIR}/pgbouncer"
+
+    @property
+    def pooler_server_config_dir(self) -> str:
+        return POOLER_CONFIG_DIR
+
+    def _if_pooler_runs(self, command: str) -> str:
+        running = f"docker inspect --format '{{{{.State.Running}}}}' {POOLER_CONTAINER}"
+        return f'if [ "$({running} 2>/dev/null)" = true ]; then {command}; fi'
+
+    def pooler_reload(self) -> str:
+        return self._if_pooler_runs(f"docker kill --signal HUP {POOLER_CONTAINER} >/dev/null")
+
+    def pooler_restart(self) -> str:
+        return self._if_pooler_runs(self._compose("restart", POOLER_SERVICE))
+
+    def pooler_up(self) -> str:
+        return self._compose("up", "--detach", POOLER_SERVICE)
+
+    def pooler_wait_ready(self) -> str:
+        return wait_healthy(POOLER_CONTAINER, 60)
+
     def postgres_owned_paths(self) -> list[str]:
         """Host paths whose files belong to postgres: they follow its ids if those change."""
         volume = self.data_volume
         paths = [
             volume if self.volume_is_path else f"/var/lib/docker/volumes/{volume}/_data",
             self.config_dir,
+            self.pooler_config_dir,
             self.backup_dir,
         ]
         if self.pitr:
@@ -252,14 +305,18 @@ class DockerRuntime(Runtime):
 
     def image_tools(self) -> dict[str, str]:
         """Programs the image must have besides PostgreSQL's -> what to do if it has not."""
-        return {"pgbackrest": PGBACKREST_HINT} if self.pitr else {}
+        return {"pgbouncer": POOLER_HINT, **({"pgbackrest": PGBACKREST_HINT} if self.pitr else {})}
 
     # --- packages and the data directory --------------------------------------------
     def packages(self) -> list[str]:
+        # psql on the host: clients and checks reach PostgreSQL and PgBouncer as the
+        # application does, through the published ports
+        client = ["postgresql-client"]
         if self.docker_source == "upstream":
-            return ["docker-ce", "docker-ce-cli", "containerd.io", "docker-compose-plugin"]
+            return ["docker-ce", "docker-ce-cli", "containerd.io", "docker-compose-plugin",
+                    *client]  # fmt: skip
         compose = "docker-compose-v2" if self.distro.name == "ubuntu" else "docker-compose"
-        return ["docker.io", compose]
+        return ["docker.io", compose, *client]
 
     def upstream_sources(self) -> list[apt.AptSource]:
         """Docker's own repository, when docker_source is upstream."""

@@ -10,6 +10,8 @@ from .base import SOCKET_DIR, Runtime, RuntimeConfigError
 # Debian 13 ships PostgreSQL 17 and an Apache-only TimescaleDB build (postgresql-17-timescaledb)
 DISTRO_PACKAGES = {("debian", 13): 17}
 CREATECLUSTER_CONF = "/etc/postgresql-common/createcluster.d/50-tsdb-deploy.conf"
+POOLER_SERVICE = "pgbouncer"  # Debian's unit: runs as postgres, reloads on SIGHUP
+POOLER_DROPIN = f"/etc/systemd/system/{POOLER_SERVICE}.service.d/tsdb-deploy.conf"
 PIN_PATH = f"{apt.PREFERENCES_DIR}/tsdb-timescaledb"
 
 
@@ -99,6 +101,24 @@ class NativeRuntime(Runtime):
         return "/etc/pgbackrest"
 
     @property
+    def pooler_config_dir(self) -> str:
+        return "/etc/pgbouncer"
+
+    @property
+    def pooler_log_file(self) -> str:
+        return "/var/log/postgresql/pgbouncer.log"  # rotated with the server's logs
+
+    @property
+    def pooler_pid_file(self) -> str:
+        return f"{SOCKET_DIR}/pgbouncer.pid"
+
+    def pooler_reload(self) -> str:
+        return f"systemctl try-reload-or-restart {POOLER_SERVICE}"
+
+    def pooler_restart(self) -> str:
+        return f"systemctl daemon-reload && systemctl try-restart {POOLER_SERVICE}"
+
+    @property
     def pgbackrest_log_path(self) -> str:
         return "/var/log/pgbackrest"
 
@@ -133,7 +153,7 @@ class NativeRuntime(Runtime):
             f"postgresql-{v}-timescaledb"
         )  # fmt: skip
         pitr = ["pgbackrest"] if self.pitr else []
-        return [f"postgresql-{v}", timescaledb, f"postgresql-client-{v}", *pitr]
+        return [f"postgresql-{v}", timescaledb, f"postgresql-client-{v}", "pgbouncer", *pitr]
 
     def check(self) -> None:
         """package_source 'distro' only where the distribution ships this PostgreSQL with
