@@ -1,7 +1,8 @@
 # Production: native hosts install from PGDG + Timescale's repositories (package_source
 # upstream, the default: the TimescaleDB Community build, with compression, retention
 # policies and continuous aggregates). The password comes from the environment of
-# whoever runs the deploy: export TSDB_APP_PASSWORD=... (or set app_password_file).
+# whoever runs the deploy: export TSDB_APP_PASSWORD=... and TSDB_MONITOR_PASSWORD=... (or set
+# app_password_file and monitor_password_file).
 listen_addresses = "*"
 # The dashboard application servers; everything else is rejected by pg_hba.
 app_networks = ["10.20.0.0/16"]

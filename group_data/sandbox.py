@@ -4,6 +4,7 @@
 # Docker itself (docker_source, the daemon's environment) comes with each docker host's data
 # (lab/images.docker_host_data): those settings apply to docker hosts only.
 app_password_file = ".sandbox/secrets/app_password"
+monitor_password_file = ".sandbox/secrets/monitor_password"
 # TLS: each test host's certificate from the lab's CA (lab/tls.py issues it when the host
 # starts; .sandbox/ is outside git).
 tls_cert_file = ".sandbox/tls/{host}.crt"

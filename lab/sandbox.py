@@ -13,15 +13,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tsdb_deploy import known_issues, secrets
+from tsdb_deploy import known_issues
 from tsdb_deploy.settings import SETTINGS
 from tsdb_deploy.units import format_size
 
-from . import images, mirror, testhosts, tls
+from . import credentials, images, mirror, testhosts, tls
 from .testhosts import TestHost
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-PASSWORD_FILE = ".sandbox/secrets/app_password"
 # Sized like small production hosts, and well below this machine's memory so the plan
 # visibly follows the limits, not the machine's: the native host's cgroup limit, and the
 # docker host's database container limits (inside a 4g host).
@@ -54,8 +53,8 @@ KEY_PARAMETERS = (
 )
 
 
-def prepare_secrets() -> Path:
-    return secrets.generate_if_missing(PASSWORD_FILE)
+def prepare_secrets() -> None:
+    credentials.prepare()
 
 
 def up() -> int:

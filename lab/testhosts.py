@@ -14,6 +14,7 @@ import argparse
 import contextlib
 import fcntl
 import hashlib
+import ipaddress
 import json
 import os
 import re
@@ -458,6 +459,28 @@ def address(name: str) -> str:
     if not found:
         raise TestHostError(f"container {name} has no network address")
     return found[0]
+
+
+def machine_address() -> str:
+    """This machine's address as the test hosts see it: Docker's bridge gateway (a daemon that
+    was not told one reports only the subnet: the gateway is then its first address)."""
+    config = json.loads(run(
+        ["docker", "network", "inspect", "bridge", "-f", "{{json (index .IPAM.Config 0)}}"]
+    ).stdout)  # fmt: skip
+    return config.get("Gateway") or str(next(ipaddress.ip_network(config["Subnet"]).hosts()))
+
+
+def app_client_data(runtime: str, host_name: str) -> dict:
+    """Host data under which this machine may connect to test host `host_name` as the
+    application, and only it (the docker runtime publishes on loopback and the test host's own
+    address, not on all)."""
+    data = {
+        "listen_addresses": "*",
+        "app_networks": ["127.0.0.1/32", "::1/128", f"{machine_address()}/32"],
+    }
+    if runtime == "docker":
+        data["publish_addresses"] = ["127.0.0.1", address(host_name)]
+    return data
 
 
 def label(name: str, key: str) -> str | None:

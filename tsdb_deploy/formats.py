@@ -11,6 +11,7 @@ Formats and their parsers:
 - apt one-line sources: sources.list(5), whitespace-separated, no quoting at all.
 - pgBackRest's INI: `key=value` per line, no quoting, surrounding whitespace trimmed.
 - backup.conf: tsdb-backup's `KEY=VALUE` lines, no quoting, surrounding whitespace trimmed.
+- systemd EnvironmentFiles (the exporter's): `KEY="value"`, nothing a shell would expand.
 - PgBouncer's INI (libusual's cf parser): `key = value`, no quoting, whitespace trimmed; its
   userlist: double-quoted fields, a quote doubled.
 """
@@ -138,3 +139,18 @@ def pooler_userlist_entry(user: str, secret: str) -> str:
     _no_control("userlist secret", secret)
     quote = '"'
     return f'"{user.replace(quote, quote * 2)}" "{secret.replace(quote, quote * 2)}"'
+
+
+_ENV_FILE_UNSAFE = re.compile(r"[\"'\\$`]")
+
+
+def environment_file_line(key: str, value: str) -> str:
+    """A `KEY="value"` line of a systemd EnvironmentFile (also read by sh-like tools): the
+    value in double quotes, so spaces are kept; quotes, backslashes, `$` and backticks, which
+    one reader or another would interpret, are refused."""
+    if not _ENV_NAME.match(key):
+        raise FormatError(f"environment variable name {key!r}: letters, digits and _ only")
+    _no_control(key, value)
+    if _ENV_FILE_UNSAFE.search(value):
+        raise FormatError(f"{key}={value!r}: quotes, backslashes, $ and ` not allowed")
+    return f'{key}="{value}"'

@@ -67,6 +67,8 @@ class HostPlan:
     app_user: str
     owner_role: str
     app_verifier: str  # the application role's SCRAM verifier: the stored one if it matches
+    monitor_role: str  # the exporter's login role (pg_monitor)
+    monitor_verifier: str
     role_settings: dict  # role -> {parameter: value}: the roles' own limits (ALTER ROLE SET)
     migrations: tuple[Migration, ...]
     schema_variables: dict  # psql variables of the migrations (sql/README.md)
@@ -92,7 +94,8 @@ class HostPlan:
     def services(self) -> list[str]:
         """The systemd units the steps keep running."""
         rt = self.runtime
-        return ["postgresql", rt.service, "pgbouncer"] if rt.name == "native" else ["docker"]
+        ours = ["postgresql", rt.service, "pgbouncer"] if rt.name == "native" else ["docker"]
+        return [*ours, render.exporter.SERVICE]
 
     def reads(self) -> list[tuple[type, dict]]:
         """The facts a run's steps read, with the arguments they pass: a converged host
@@ -265,6 +268,8 @@ def record(settings: dict, runtime: Runtime, the_plan: Plan, migrations) -> dict
             "pooler_config_dir": runtime.pooler_config_dir,
             "local_address": runtime.local_address(),
             "local_clients_allowed": runtime.local_clients_allowed(),
+            "monitor_role": settings["monitor_role"],
+            "exporter_listen_address": settings["exporter_listen_address"],
             "owner_role": settings["owner_role"],
             "tls": settings["tls"],
             "config_dir": runtime.config_dir,
@@ -289,7 +294,9 @@ def record(settings: dict, runtime: Runtime, the_plan: Plan, migrations) -> dict
     }
 
 
-def file_values(name: str, settings: dict, rec: dict, app_verifier: str) -> FileValues:
+def file_values(
+    name: str, settings: dict, rec: dict, app_verifier: str, monitor_password: str
+) -> FileValues:
     return FileValues(
         host_name=name,
         database=settings["database"],
@@ -307,13 +314,16 @@ def file_values(name: str, settings: dict, rec: dict, app_verifier: str) -> File
         docker_daemon=settings["docker_daemon"],
         docker_daemon_environment=settings["docker_daemon_environment"],
         status_thresholds=settings["status_thresholds"],
+        monitor_role=settings["monitor_role"],
+        monitor_password=monitor_password,
+        exporter_listen=settings["exporter_listen_address"],
     )
 
 
-def app_verifier(password: str, database_state, role: str) -> str:
-    """The SCRAM verifier the application role is given and PgBouncer's userlist holds: the
-    stored one while it matches the password (so a converged host changes nothing), else a
-    new one (the password changed, or the role is new)."""
+def verifier_for(password: str, database_state, role: str) -> str:
+    """The SCRAM verifier a login role is given (and, for the application role, PgBouncer's
+    userlist holds): the stored one while it matches the password (so a converged host
+    changes nothing), else a new one (the password changed, or the role is new)."""
     stored = database_state.roles.get(role) if database_state else None
     if stored and scram.verify(password, stored):
         return stored
@@ -397,13 +407,13 @@ def plan_host(name: str, settings: dict, runtime: Runtime, read) -> HostPlan:
         else None
     )
     migrations = discover()
-    verifier = app_verifier(
-        secrets.app_password(settings, name),
-        read(PostgresDatabase, psql=runtime.psql, database=settings["database"]),
-        settings["app_user"],
-    )
+    state = read(PostgresDatabase, psql=runtime.psql, database=settings["database"])
+    verifier = verifier_for(secrets.app_password(settings, name), state, settings["app_user"])
+    monitor = settings["monitor_role"]
+    monitor_password = secrets.monitor_password(settings, name)
+    monitor_verifier = verifier_for(monitor_password, state, monitor)
     rec = record(settings, runtime, the_plan, migrations)
-    values = file_values(name, settings, rec, verifier)
+    values = file_values(name, settings, rec, verifier, monitor_password)
     return HostPlan(
         name=name,
         runtime=runtime,
@@ -414,6 +424,8 @@ def plan_host(name: str, settings: dict, runtime: Runtime, read) -> HostPlan:
         app_user=settings["app_user"],
         owner_role=settings["owner_role"],
         app_verifier=verifier,
+        monitor_role=monitor,
+        monitor_verifier=monitor_verifier,
         role_settings=role_settings(settings),
         migrations=tuple(migrations),
         schema_variables=schema_variables(settings, the_plan),

@@ -1,4 +1,5 @@
-"""The application role's password: from an environment variable or a file outside git.
+"""The application role's and the monitoring role's passwords: from an environment variable or
+a file outside git.
 
 Never logged, never written to the repository, never put on a command line.
 """
@@ -23,11 +24,20 @@ def local_path(path: str) -> Path:
 
 
 def app_password(settings: dict, host: str = "host") -> str:
-    env = settings["app_password_env"]
+    return _password(settings, host, "app_password", "the application role")
+
+
+def monitor_password(settings: dict, host: str = "host") -> str:
+    return _password(settings, host, "monitor_password", "the monitoring role")
+
+
+def _password(settings: dict, host: str, prefix: str, whose: str) -> str:
+    """From the variable `<prefix>_env` names, else the file `<prefix>_file` names."""
+    env = settings[f"{prefix}_env"]
     value = os.environ.get(env)
     source = f"${env}"
-    if not value and settings["app_password_file"]:
-        path = local_path(settings["app_password_file"])
+    if not value and settings[f"{prefix}_file"]:
+        path = local_path(settings[f"{prefix}_file"])
         source = str(path)
         try:
             value = path.read_text().rstrip("\n")
@@ -38,9 +48,7 @@ def app_password(settings: dict, host: str = "host") -> str:
         if path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
             raise SettingsError(f"{host}: {path} is readable by others; chmod 600 it")
     if not value:
-        raise SettingsError(
-            f"{host}: no password for the application role: set ${env} or app_password_file"
-        )
+        raise SettingsError(f"{host}: no password for {whose}: set ${env} or {prefix}_file")
     if len(value) < 16:
         raise SettingsError(f"{host}: the password from {source} is shorter than 16 characters")
     return value

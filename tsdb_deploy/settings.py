@@ -191,6 +191,16 @@ class Setting:
             self._fail(value, "must be an http(s) URL without spaces, quotes or brackets")
         return value.rstrip("/")
 
+    def _check_hostport(self, value):
+        address, _, port = value.rpartition(":") if isinstance(value, str) else ("", "", "")
+        try:
+            ipaddress.ip_address(address.strip("[]"))
+            if not 1 <= int(port) <= 65535:
+                raise ValueError
+        except ValueError:
+            self._fail(value, "must be an IP address and a port, such as '127.0.0.1:9187'")
+        return value
+
     def _check_network(self, value):
         return self._check_networks([value])[0]
 
@@ -526,6 +536,33 @@ _TABLE = [
         "tsdb-status's thresholds that replace the defaults: "
         + "; ".join(f"{k} {d} ({what})" for k, (d, _, _, what) in STATUS_THRESHOLDS.items()),
     ),
+    # --- monitoring ----------------------------------------------------------------------
+    Setting(
+        "monitor_role",
+        "identifier",
+        "tsdb_monitor",
+        "the login role prometheus-postgres-exporter uses: pg_monitor's rights only, SCRAM, "
+        "from this host alone",
+    ),
+    Setting(
+        "monitor_password_env",
+        "envname",
+        "TSDB_MONITOR_PASSWORD",
+        "environment variable (on the machine running pyinfra) holding its password",
+    ),
+    Setting(
+        "monitor_password_file",
+        "localpath",
+        None,
+        "file outside git holding it; read when the variable is unset",
+    ),
+    Setting(
+        "exporter_listen_address",
+        "hostport",
+        "127.0.0.1:9187",
+        "where prometheus-postgres-exporter serves /metrics (address:port; loopback by "
+        "default: expose it through your Prometheus's own network path)",
+    ),
     # --- the schema (sql/) -------------------------------------------------------------
     Setting(
         "readonly_role",
@@ -792,11 +829,12 @@ def resolve(data: dict[str, Any], host: str = "host") -> dict[str, Any]:
         if close:
             errors.append(f"{key}: unknown setting; did you mean {lower[close[0]]}?")
     errors += _misplaced(data, resolved)
-    roles = [resolved.get(name) for name in ("app_user", "owner_role", "readonly_role")]
+    names = ("app_user", "owner_role", "readonly_role", "monitor_role")
+    roles = [resolved.get(name) for name in names]
     if not errors and len(set(roles)) < len(roles):
         errors.append(
-            f"app_user, owner_role and readonly_role must be three roles, got {roles}: the "
-            "owner must not be a role the application or the dashboard logs in as"
+            f"{', '.join(names)} must be four roles, got {roles}: the owner must not be a "
+            "role the application, the dashboard or monitoring logs in as"
         )
     if not errors and resolved["pgbouncer_port"] == resolved["port"]:
         errors.append(

@@ -16,13 +16,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from tsdb_deploy import secrets
-
-from .. import testhosts
+from .. import credentials, testhosts
 from .host import BenchError
 
 ROOT = Path(__file__).resolve().parents[2]
-PASSWORD_FILE = ".sandbox/secrets/app_password"
 DISTRO = {"package_source": "distro"}  # Debian's packages: the Apache-only build
 _RUNNING = "--> Running command on localhost: "
 
@@ -30,7 +27,7 @@ _RUNNING = "--> Running command on localhost: "
 def deploy(hosts: list[testhosts.TestHost], data: dict, *, debug: bool = False) -> dict:
     """One pyinfra run over `hosts`, each with `data`: wall seconds, pyinfra's totals, the
     commands it ran."""
-    secrets.generate_if_missing(PASSWORD_FILE)
+    credentials.prepare()
     with tempfile.TemporaryDirectory(prefix="tsdb-bench-") as tmp:
         inventory = Path(tmp) / "sandbox.py"
         inventory.write_text(f"native = {[(h.pyinfra_name, data) for h in hosts]!r}\n")

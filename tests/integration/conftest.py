@@ -18,15 +18,14 @@ from pathlib import Path
 
 import pytest
 
-from lab import mirror, testhosts
+from lab import credentials, mirror, testhosts
 from lab.vendor import VendorError
-from tsdb_deploy import secrets
 from tsdb_deploy.settings import SETTINGS
 
 RUNTIMES = {"native", "docker"}
 
 ROOT = Path(__file__).resolve().parents[2]
-PASSWORD_FILE = ".sandbox/secrets/app_password"
+PASSWORD_FILE = credentials.APP_PASSWORD_FILE
 MIRROR = "tsdb-it-mirror"
 KEEP_HOSTS = "TSDB_KEEP_TEST_HOSTS"
 DISTRO = {"package_source": "distro"}  # Debian's packages: the Apache-only build
@@ -138,7 +137,7 @@ def _test_host_prerequisites():
         testhosts.ensure_base_image()
     except testhosts.TestHostError as exc:
         pytest.fail(f"test hosts unavailable: {exc}")
-    secrets.generate_if_missing(PASSWORD_FILE)
+    credentials.prepare()
 
 
 @pytest.fixture(scope="session")

@@ -3,18 +3,15 @@ at the end are imported by both runtimes' modules (test_native_host.py, test_doc
 which collect them on their own `target` host.
 
 The client is this machine, on Docker's bridge: the host must listen there and allow this
-machine's address (`network_data`). Connections go to the host's address with
+machine's address (`testhosts.app_client_data`). Connections go to the host's address with
 sslmode=verify-full against the lab CA, so the certificate's name and chain are checked too.
 """
 
 from __future__ import annotations
 
-import ipaddress
-import json
 import socket
 import ssl
 import struct
-import subprocess
 
 import psycopg
 import pytest
@@ -27,28 +24,6 @@ from .helpers import DB
 
 APP = "klaviyo"
 SSL_REQUEST = struct.pack("!ii", 8, 80877103)  # PostgreSQL's SSLRequest message
-
-
-def client_address() -> str:
-    """This machine's address as the test hosts see it: Docker's bridge gateway (a daemon that
-    was not told one reports only the subnet: the gateway is then its first address)."""
-    config = json.loads(subprocess.run(
-        ["docker", "network", "inspect", "bridge", "-f", "{{json (index .IPAM.Config 0)}}"],
-        capture_output=True, text=True, check=True,
-    ).stdout)  # fmt: skip
-    return config.get("Gateway") or str(next(ipaddress.ip_network(config["Subnet"]).hosts()))
-
-
-def network_data(runtime: str, host_name: str) -> dict:
-    """Host data under which this machine may connect as the application, and only it (the
-    docker runtime publishes on loopback and the test host's own address, not on all)."""
-    data = {
-        "listen_addresses": "*",
-        "app_networks": ["127.0.0.1/32", "::1/128", f"{client_address()}/32"],
-    }
-    if runtime == "docker":
-        data["publish_addresses"] = ["127.0.0.1", testhosts.address(host_name)]
-    return data
 
 
 def app_password() -> str:

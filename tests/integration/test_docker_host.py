@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from lab import images, vendor
+from lab import images, testhosts, vendor
 from lab.testhosts import TestHost
 from tsdb_deploy.settings import SETTINGS
 from tsdb_deploy.units import GIB
@@ -29,7 +29,6 @@ from .monitoring import (  # noqa: F401
 
 # the security checks every runtime's module runs, on its own `target` (security.py)
 from .security import (  # noqa: F401
-    network_data,
     test_certificate_renewal_reloads_never_restarts,
     test_network_clients_need_tls_and_a_verified_certificate,
     test_only_app_networks_get_in,
@@ -46,7 +45,8 @@ OLD = next(v for v in vendor.RELEASES if v != VERSION)
 def target(request, tmp_path_factory):
     base = images.docker_host_data(VERSION, container_memory="2GiB", container_cpus=1)
     target = make_target(request, tmp_path_factory, HOST, base, group="docker")
-    target.base |= network_data("docker", HOST.name)  # its address is known once it runs
+    # its address is known once it runs
+    target.base |= testhosts.app_client_data("docker", HOST.name)
     first = target.deploy()
     assert first.returncode == 0, first.output[-5000:]
     return target

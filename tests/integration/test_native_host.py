@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from lab import testhosts
 from lab.testhosts import TestHost
 from tsdb_deploy.formats import pg_conf_unstring
 from tsdb_deploy.planner import Hardware, PlanError, Workload, plan
@@ -32,7 +33,6 @@ from .monitoring import (  # noqa: F401
 
 # the security checks every runtime's module runs, on its own `target` (security.py)
 from .security import (  # noqa: F401
-    network_data,
     test_certificate_renewal_reloads_never_restarts,
     test_network_clients_need_tls_and_a_verified_certificate,
     test_only_app_networks_get_in,
@@ -47,7 +47,7 @@ HOST = TestHost("tsdb-it-native", memory="2g", cpus=1)
 def target(request, tmp_path_factory, lab_mirror):
     base = lab_mirror.inventory_data(SETTINGS["timescaledb_version"].default)
     target = make_target(request, tmp_path_factory, HOST, base)
-    target.base |= network_data("native", HOST.name)
+    target.base |= testhosts.app_client_data("native", HOST.name)
     first = target.deploy()
     assert first.returncode == 0, first.output[-5000:]
     assert first.changed > 0

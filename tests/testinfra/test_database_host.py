@@ -63,9 +63,11 @@ def test_pg_hba_rules(host, deployed):
     ]
     network = "hostssl" if deployed.deployment["tls"] else "host"
     host_rules = [rule for rule in rules if rule[0] == network]
-    assert host_rules and all(
-        rule[1] == deployed.deployment["database"] and rule[2] == app_user for rule in host_rules
-    )
+    assert host_rules and all(rule[1] == database for rule in host_rules)
+    # the application role from its networks; the monitoring role from this host alone
+    monitor = [rule for rule in host_rules if rule[2] == deployed.deployment["monitor_role"]]
+    assert len(monitor) == 1 and monitor[0][3].endswith(("/32", "/128")), monitor
+    assert all(rule[2] == app_user for rule in host_rules if rule not in monitor)
     # the server itself parsed every line without error
     assert deployed.psql("SELECT count(*) FROM pg_hba_file_rules WHERE error IS NOT NULL") == "0"
 

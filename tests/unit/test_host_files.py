@@ -26,10 +26,11 @@ CASES = sorted(p.name for p in RECORDED.iterdir())
 # copied as they are (files/), or the inventory's own (TLS)
 NOT_RENDERED = ("/usr/local/bin/tsdb-backup", "/usr/local/bin/tsdb-restore",
                 "/usr/local/bin/tsdb-status")  # fmt: skip
-NO_COMMENTS = (".json", "userlist.txt")  # no comment syntax: no header
+NO_COMMENTS = (".json", "userlist.txt", "exporter.pass")  # no comment syntax: no header
 PASSWORD = "not-a-real-password-0123"
 # the application role as a converged host stores it: the userlist holds this verifier
 VERIFIER = scram.make_verifier(PASSWORD, salt=b"recorded-salt-01")
+MONITOR_VERIFIER = scram.make_verifier("not-a-real-monitor-password", salt=b"recorded-salt-02")
 
 
 def rebuild(case: str, lab_ca, monkeypatch) -> host_plan.HostPlan:
@@ -39,6 +40,7 @@ def rebuild(case: str, lab_ca, monkeypatch) -> host_plan.HostPlan:
         cert, key = lab_tls.issue(recorded["host"])
         data["tls_cert_file"], data["tls_key_file"] = str(cert), str(key)
     monkeypatch.setenv("TSDB_APP_PASSWORD", PASSWORD)
+    monkeypatch.setenv("TSDB_MONITOR_PASSWORD", "not-a-real-monitor-password")
     name, major, codename = facts["distro"]
     distro = {"name": name.title(), "major": major, "release_meta": {"VERSION_CODENAME": codename}}
 
@@ -46,7 +48,8 @@ def rebuild(case: str, lab_ca, monkeypatch) -> host_plan.HostPlan:
         if fact is EffectiveResources:
             return Resources(facts["memory_bytes"], facts["cpus"], ("memory: recorded",))
         if fact is PostgresDatabase:
-            return DatabaseState((data["database"],), {data["app_user"]: VERIFIER}, {}, None)
+            roles = {data["app_user"]: VERIFIER, "tsdb_monitor": MONITOR_VERIFIER}
+            return DatabaseState((data["database"],), roles, {}, None)
         assert fact is DiskFacts
         wal = kwargs["path"].endswith("pg_wal")
         size = facts["wal_disk"] if wal else facts["data_disk"]
@@ -146,6 +149,10 @@ def test_the_files_a_host_gets_with_their_owners_and_modes(lab_ca, monkeypatch):
         ("maintenance", "/etc/cron.d/tsdb-maintenance", "644", "root:root", False, False),
         ("monitoring", "/etc/tsdb-deploy/status.conf", "644", "root:root", False, False),
         ("monitoring", "/usr/local/bin/tsdb-status", "755", "root:root", False, False),
+        ("exporter", "/etc/tsdb-deploy/exporter-queries.yaml", "644", "root:root", False, False),
+        ("exporter", "/etc/tsdb-deploy/exporter.pass", "640", "root:prometheus", False, True),
+        ("exporter", "/etc/default/prometheus-postgres-exporter", "644", "root:root", False,
+         False),
     ]  # fmt: skip
     dirs = [(d.step, d.path, d.mode, d.owner) for d in hp.directories]
     assert dirs == [
@@ -167,3 +174,17 @@ def test_a_docker_host_gets_the_compose_project_and_dockerds_files(lab_ca, monke
     # every path a step reads is read in the one command
     assert set(steps) <= set(hp.known_paths)
     assert "/etc/apt/keyrings/docker.asc" in hp.known_paths
+
+
+@pytest.mark.parametrize(
+    "case, services",
+    [
+        ("native-pitr-tls",
+         ["postgresql", "postgresql@17-main", "pgbouncer", "prometheus-postgres-exporter"]),
+        ("docker-bridge-pitr", ["docker", "prometheus-postgres-exporter"]),
+    ],
+)  # fmt: skip
+def test_the_services_each_runtime_keeps_running(case, services, lab_ca, monkeypatch):
+    hp = rebuild(case, lab_ca, monkeypatch)
+    assert hp.services == services
+    assert [fact for fact, _ in hp.reads()]  # every read is declared, whatever the runtime

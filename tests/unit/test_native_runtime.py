@@ -20,6 +20,7 @@ def test_upstream_packages_are_timescales_community_build():
         "timescaledb-2-postgresql-17",
         "postgresql-client-17",
         "pgbouncer",
+        "prometheus-postgres-exporter",
         "pgbackrest",
     ]
 
@@ -30,6 +31,7 @@ def test_distro_packages_are_debians():
         "postgresql-16-timescaledb",
         "postgresql-client-16",
         "pgbouncer",
+        "prometheus-postgres-exporter",
         "pgbackrest",
     ]
 

@@ -116,13 +116,13 @@ PASSWORD = "correct-horse-battery-staple"
 def test_the_stored_verifier_is_kept_while_it_matches_the_password():
     stored = scram.make_verifier(PASSWORD)
     state = DatabaseState(("db",), {"app": stored}, {}, None)
-    assert host_plan.app_verifier(PASSWORD, state, "app") == stored
+    assert host_plan.verifier_for(PASSWORD, state, "app") == stored
 
 
 @pytest.mark.parametrize("state", [None, DatabaseState((), {}, {}, None),
                                    DatabaseState((), {"app": "md5abc"}, {}, None)])  # fmt: skip
 def test_a_new_role_or_a_changed_password_gets_a_new_verifier(state):
-    verifier = host_plan.app_verifier(PASSWORD, state, "app")
+    verifier = host_plan.verifier_for(PASSWORD, state, "app")
     assert verifier.startswith("SCRAM-SHA-256$") and scram.verify(PASSWORD, verifier)
     if state is not None and state.roles:
         assert verifier != state.roles["app"]

@@ -168,12 +168,14 @@ def _render_everything(s: dict) -> None:
     hba = render.pg_hba_conf(
         host_name="h", database=s["database"], app_user=s["app_user"],
         owner_role=s["owner_role"], networks=s["app_networks"], tls=s["tls"],
+        monitor_role=s["monitor_role"], monitor_source="127.0.0.1",
     )  # fmt: skip
     rules = [line.split() for line in hba.splitlines() if line and not line.startswith("#")]
     assert all(len(rule) in (4, 5) for rule in rules), rules
-    assert [r[2] for r in rules if r[0] == "local"] == ["postgres", s["owner_role"]]
-    assert [r[3] for r in rules if r[0] != "local"] == s["app_networks"]
-    written = bk.parse_conf(render.backup_conf(host_plan.file_values("h", s, {}), 17))
+    assert [r[2] for r in rules if r[0] == "local"] == ["postgres", s["owner_role"],
+                                                        s["app_user"]]  # fmt: skip
+    assert [r[3] for r in rules if r[0] != "local"] == [*s["app_networks"], "127.0.0.1/32"]
+    written = bk.parse_conf(render.backup_conf(host_plan.file_values("h", s, {}, "", ""), 17))
     assert written["BACKUP_DIR"] == s["BACKUP_DIR"] and written["DB_NAME"] == s["database"]
     native = host_plan.runtime_for({**s, "runtime": "native"}, Distro("debian", 13, "trixie"))
     for source in native.upstream_sources():

@@ -146,6 +146,8 @@ def _hba(networks=NETWORKS, **kw):
     kw.setdefault("app_user", "dashboard")
     kw.setdefault("owner_role", "owner")
     kw.setdefault("tls", True)
+    kw.setdefault("monitor_role", "monitor")
+    kw.setdefault("monitor_source", "127.0.0.1")
     return pg_hba_conf(networks=networks, **kw)
 
 
@@ -163,8 +165,12 @@ def test_pg_hba_rules():
     assert rules[1] == ["local", "analytics", "owner", "peer", f"map={OWNER_MAP}"]
     assert rules[2] == ["local", "analytics", "dashboard", "scram-sha-256"]
     hosts = [r for r in rules if r[0] != "local"]
-    assert hosts == [["hostssl", "analytics", "dashboard", n, "scram-sha-256"] for n in NETWORKS]
-    assert len(rules) == 3 + len(NETWORKS)
+    assert hosts == [
+        *(["hostssl", "analytics", "dashboard", n, "scram-sha-256"] for n in NETWORKS),
+        # the exporter, from this host alone
+        ["hostssl", "analytics", "monitor", "127.0.0.1/32", "scram-sha-256"],
+    ]
+    assert len(rules) == 4 + len(NETWORKS)
     assert all(r[3] == "peer" for r in rules if r[0] == "local" and r[2] != "dashboard")
 
 
@@ -187,7 +193,7 @@ def test_pg_hba_trusts_nothing(networks):
     text = _hba(networks)
     assert text.startswith("# written by tsdb-deploy: pg_hba.conf for db1.example;")
     rules = _rules(text)
-    assert len([r for r in rules if r[0] == "hostssl"]) == len(networks)
+    assert len([r for r in rules if r[0] == "hostssl" and r[2] == "dashboard"]) == len(networks)
     assert {r[-1] for r in rules} <= {"peer", "scram-sha-256", f"map={OWNER_MAP}"}
     # 'trust' only ever appears in the comment that says nothing is trusted
     assert not [line for line in text.splitlines() if "trust" in line and line[0] != "#"]

@@ -378,7 +378,7 @@ def test_size_range_error_is_readable():
 
 @pytest.mark.parametrize("role", ["dashboard", "klaviyo_readonly"])
 def test_the_owner_role_is_neither_the_application_nor_the_dashboard(role):
-    assert "must be three roles" in _error({**MINIMAL, "owner_role": role})
+    assert "must be four roles" in _error({**MINIMAL, "owner_role": role})
 
 
 def test_every_setting_has_a_known_group():

@@ -86,17 +86,31 @@ def test_pgbouncer_down_is_critical(tmp_path):
 @pytest.mark.parametrize(
     "commits, rollbacks, checksums, level",
     [
-        (990, 10, 0, st.OK),
-        (90, 10, 0, st.WARNING),
-        (70, 30, 0, st.CRITICAL),
-        (100, 0, 1, st.CRITICAL),
+        (99000, 1000, 0, st.OK),
+        (9000, 1000, 0, st.WARNING),
+        (7000, 3000, 0, st.CRITICAL),
+        (70, 30, 0, st.OK),  # too few transactions to judge
+        (10000, 0, 1, st.CRITICAL),  # a checksum failure, whatever the rest
     ],
 )
-def test_rollback_rate_and_checksum_failures(tmp_path, commits, rollbacks, checksums, level):
+def test_rollback_rate_and_checksum_failures(tmp_path, monkeypatch, commits, rollbacks,
+                                            checksums, level):  # fmt: skip
+    monkeypatch.setattr(st, "STATE_FILE", str(tmp_path / "state" / "counters.json"))
     row = SEP.join(map(str, [commits, rollbacks, 0, checksums, 0, "2026-12-01"]))
     stand_in(tmp_path / "tsdb-pg", {"pg_stat_database": row + "\n"})
     check = st.check_rollbacks(conf(tmp_path))
     assert check.level == level, check.summary
+
+
+def test_the_rollback_rate_is_taken_since_the_last_check(tmp_path):
+    state = str(tmp_path / "counters.json")
+    first = st.rollback_window({"commits": 90000, "rollbacks": 10000, "reset": "r"}, state)
+    assert first == (90000, 10000, "since r")
+    later = st.rollback_window({"commits": 95000, "rollbacks": 10050, "reset": "r"}, state)
+    assert later == (5000, 50, "since the last check")
+    # counters reset: the window starts again at the reset
+    reset = st.rollback_window({"commits": 10, "rollbacks": 1, "reset": "r2"}, state)
+    assert reset == (10, 1, "since r2")
 
 
 @pytest.mark.parametrize("lag, level", [(0.5, st.OK), (45, st.WARNING), (900, st.CRITICAL)])

@@ -1,5 +1,5 @@
 """What operators and monitoring read: tsdb-status (the documents' monitoring list, with Nagios
-exit codes) and its thresholds."""
+exit codes) and prometheus-postgres-exporter, logging in as the monitoring role."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pyinfra.api import deploy
 
 from .. import operations
 from ..host_plan import HostPlan
+from ..render import exporter
 
 
 @deploy("Monitoring")
@@ -15,4 +16,25 @@ def monitoring(hp: HostPlan) -> None:
         name="tsdb-status and its thresholds",
         files=hp.files_of("monitoring"),
         known=hp.known_paths,
+    )
+    operations.monitoring_role(
+        name=f"Monitoring role {hp.monitor_role} (pg_monitor)",
+        runtime=hp.runtime,
+        database=hp.database,
+        role=hp.monitor_role,
+        verifier=hp.monitor_verifier,
+    )
+    restart = f"systemctl restart {exporter.SERVICE}"  # it has no reload
+    operations.service_config(
+        name="prometheus-postgres-exporter's environment, password and queries",
+        files=hp.files_of("exporter"),
+        reload=restart,
+        restart=restart,
+        known=hp.known_paths,
+    )
+    operations.service_running(
+        name="prometheus-postgres-exporter running, enabled at boot",
+        service=exporter.SERVICE,
+        enabled=True,
+        known=hp.services,
     )

@@ -89,12 +89,13 @@ class DatabaseState:
     extensions: dict[str, str]  # in the application database: name -> version
     timescaledb_license: str | None
     role_settings: dict[str, dict[str, str]] = field(default_factory=dict)  # ALTER ROLE SET
+    member_of: dict[str, set[str]] = field(default_factory=dict)  # login role -> its groups
 
 
 def parse_database_state(lines: list[str]) -> DatabaseState | None:
     if not lines or any(line.strip() == NOT_RUNNING for line in lines):
         return None
-    databases, roles, extensions, license_, per_role = [], {}, {}, None, {}
+    databases, roles, extensions, license_, per_role, member_of = [], {}, {}, None, {}, {}
     for line in lines:
         parts = line.split("\x1f")
         if parts[0] == "D":
@@ -108,7 +109,9 @@ def parse_database_state(lines: list[str]) -> DatabaseState | None:
         elif parts[0] == "S":  # role, then name=value pairs (pg_db_role_setting.setconfig)
             pairs = (item.partition("=") for item in parts[2].split("\x1e") if item)
             per_role[parts[1]] = {name: value for name, _, value in pairs}
-    return DatabaseState(tuple(databases), roles, extensions, license_, per_role)
+        elif parts[0] == "M":
+            member_of.setdefault(parts[1], set()).add(parts[2])
+    return DatabaseState(tuple(databases), roles, extensions, license_, per_role, member_of)
 
 
 class PostgresDatabase(FactBase):
@@ -123,7 +126,9 @@ class PostgresDatabase(FactBase):
             "UNION ALL SELECT 'R', rolname, coalesce(rolpassword, '') FROM pg_authid "
             "WHERE rolcanlogin UNION ALL SELECT 'S', r.rolname, array_to_string(s.setconfig, "
             "chr(30)) FROM pg_db_role_setting s JOIN pg_roles r ON r.oid = s.setrole "
-            "WHERE s.setdatabase = 0"
+            "WHERE s.setdatabase = 0 UNION ALL SELECT 'M', r.rolname, g.rolname FROM "
+            "pg_auth_members m JOIN pg_roles r ON r.oid = m.member JOIN pg_roles g "
+            "ON g.oid = m.roleid WHERE r.rolcanlogin"
         )
         # the license setting exists only in a database where timescaledb is loaded
         db_sql = shlex.quote(

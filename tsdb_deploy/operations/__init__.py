@@ -7,7 +7,12 @@ host as it is then: a decision such as reload-or-restart is taken against the li
 
 from .backups import first_backup, pgbackrest_ready
 from .config import differing_parameters, postgres_config
-from .database import database_and_role, role_settings, timescaledb_extension
+from .database import (
+    database_and_role,
+    monitoring_role,
+    role_settings,
+    timescaledb_extension,
+)
 from .files import files_absent, host_files
 from .packages import packages_installed, upstream_packages
 from .schema import (
@@ -20,7 +25,7 @@ from .services import service_config, service_running
 
 __all__ = [
     "chunk_time_interval", "database_and_role", "differing_parameters", "files_absent",
-    "first_backup", "host_files", "maintenance_schedule", "packages_installed",
+    "first_backup", "host_files", "maintenance_schedule", "monitoring_role", "packages_installed",
     "pgbackrest_ready", "postgres_config", "properties_index", "role_settings", "schema_migrations",
     "service_config", "service_running", "timescaledb_extension", "upstream_packages",
 ]  # fmt: skip

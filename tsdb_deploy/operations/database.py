@@ -33,13 +33,8 @@ def database_and_role(runtime: Runtime, database: str, role: str, verifier: str)
         current_roles, databases = {}, ()
     else:
         current_roles, databases = current.roles, current.databases
-    statements = []
     ident = f'"{role}"'
-    if role not in current_roles:
-        statements.append(f"CREATE ROLE {ident} LOGIN;")
-    if current_roles.get(role) != verifier:
-        statements.append(f"ALTER ROLE {ident} PASSWORD '{verifier}';")
-        host.log(f"Setting the password of role {role} (SCRAM)", logger.info)
+    statements = _login_role(role, current_roles, verifier)
     if statements:
         yield from psql_file(
             runtime, "postgres", "\n".join(statements) + "\n", "/root/.tsdb-deploy-role.sql"
@@ -48,6 +43,39 @@ def database_and_role(runtime: Runtime, database: str, role: str, verifier: str)
         yield psql_command(runtime, "postgres", f'CREATE DATABASE "{database}" OWNER {ident}')
     if not statements and database in databases:
         host.noop(f"role {role} and database {database} exist; the password matches")
+
+
+def _login_role(role: str, current_roles: dict, verifier: str) -> list[str]:
+    """Statements that make `role` a login role whose SCRAM password is `verifier`."""
+    ident = f'"{role}"'
+    statements = []
+    if role not in current_roles:  # a missing or NOLOGIN role: made a login role
+        statements.append(
+            f"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = {pg_literal(role)})"
+            f" THEN CREATE ROLE {ident}; END IF; END $$;"
+        )
+        statements.append(f"ALTER ROLE {ident} LOGIN;")
+    if current_roles.get(role) != verifier:
+        statements.append(f"ALTER ROLE {ident} PASSWORD '{verifier}';")
+        host.log(f"Setting the password of role {role} (SCRAM)", logger.info)
+    return statements
+
+
+@operation(is_idempotent=True)
+def monitoring_role(runtime: Runtime, database: str, role: str, verifier: str):
+    """`role` logs in with `verifier` and holds pg_monitor's rights (read every statistic,
+    run nothing that changes data), nothing else."""
+    current = batch.read(host, PostgresDatabase, psql=runtime.psql, database=database)
+    roles = current.roles if current else {}
+    statements = _login_role(role, roles, verifier)
+    if "pg_monitor" not in (current.member_of.get(role, set()) if current else set()):
+        statements.append(f'GRANT pg_monitor TO "{role}";')
+    if not statements:
+        host.noop(f"role {role} logs in with its password and holds pg_monitor")
+        return
+    yield from psql_file(
+        runtime, "postgres", "\n".join(statements) + "\n", "/root/.tsdb-deploy-role.sql"
+    )
 
 
 @operation(is_idempotent=True)

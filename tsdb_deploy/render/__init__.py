@@ -16,7 +16,7 @@ from ..pgbackrest import STANZA
 from ..planner import Plan
 from ..runtimes import DockerRuntime, NativeRuntime, Runtime
 from ..runtimes.native import CREATECLUSTER_CONF, PIN_PATH, POOLER_DROPIN
-from . import apt, backups, docker, native, pooler, schema, status, tools
+from . import apt, backups, docker, exporter, native, pooler, schema, status, tools
 from .apt import apt_pin_file, apt_source_file
 from .pgbackrest import pgbackrest_conf, pgbackrest_cron
 from .postgres import pg_hba_conf, pg_ident_conf, postgresql_conf
@@ -80,6 +80,9 @@ class FileValues:
     docker_daemon: dict
     docker_daemon_environment: dict
     status_thresholds: dict  # tsdb-status's, complete (settings.STATUS_THRESHOLDS)
+    monitor_role: str
+    monitor_password: str  # the exporter's password file holds it (on the host, 0640)
+    exporter_listen: str
 
 
 def host_files(
@@ -96,7 +99,8 @@ def host_files(
     - record, tools, backups, pitr: plan.json, tsdb-pg and tsdb-psql, the backup tools and
       schedules;
     - maintenance: the cron job the Apache-only build needs (installed or removed by license);
-    - monitoring: tsdb-status and its config.
+    - monitoring, exporter: tsdb-status and its config; prometheus-postgres-exporter's
+      environment, password and queries.
     """
     v = values
     out: list[HostFile] = []
@@ -154,6 +158,12 @@ def host_files(
             thresholds=v.status_thresholds, tsdb_pg=backups.TSDB_PG)),
         HostFile("monitoring", f"{TOOLS_DIR}/tsdb-status", (STATIC / "tsdb-status").read_text(),
                  mode="755"),
+        HostFile("exporter", exporter.QUERIES_FILE, exporter.queries()),
+        HostFile("exporter", exporter.PASSWORD_FILE, exporter.password_file(v.monitor_password),
+                 mode="640", owner=f"root:{exporter.USER}", secret=True),
+        HostFile("exporter", exporter.ENV_FILE, exporter.environment(
+            address=rt.local_address(), port=rt.port, database=v.database, role=v.monitor_role,
+            tls=v.tls, listen=v.exporter_listen), restart=True),
     ]  # fmt: skip
     return out
 
@@ -246,7 +256,8 @@ def server_files(
                  pg_ident_conf(host_name=v.host_name, owner_role=v.owner_role), **owner),
         HostFile("server", rt.hba_path, pg_hba_conf(
             host_name=v.host_name, database=v.database, app_user=v.app_user,
-            owner_role=v.owner_role, networks=rt.hba_networks(), tls=v.tls), **owner),
+            owner_role=v.owner_role, networks=rt.hba_networks(), tls=v.tls,
+            monitor_role=v.monitor_role, monitor_source=rt.local_client_source()), **owner),
         HostFile("server", rt.conf_path, postgresql_conf(
             plan, host_name=v.host_name, runtime=rt.name, locations=rt.locations()),
             validate=True, **owner),

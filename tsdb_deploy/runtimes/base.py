@@ -48,7 +48,8 @@ def initdb_args(pg_version: int, checksums: bool) -> list[str]:
 
 def loopback_for(address: str) -> str:
     """A listen address as a local client dials it: a wildcard is reached on loopback."""
-    return {"*": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(address, address)
+    loopback = {"*": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1", "localhost": "127.0.0.1"}
+    return loopback.get(address, address)
 
 
 # eq=False: identity hashing, as the runtime is passed to operations as an argument

@@ -153,7 +153,8 @@ class NativeRuntime(Runtime):
             f"postgresql-{v}-timescaledb"
         )  # fmt: skip
         pitr = ["pgbackrest"] if self.pitr else []
-        return [f"postgresql-{v}", timescaledb, f"postgresql-client-{v}", "pgbouncer", *pitr]
+        return [f"postgresql-{v}", timescaledb, f"postgresql-client-{v}", "pgbouncer",
+                "prometheus-postgres-exporter", *pitr]  # fmt: skip
 
     def check(self) -> None:
         """package_source 'distro' only where the distribution ships this PostgreSQL with

@@ -1,0 +1,112 @@
+"""prometheus-postgres-exporter (Debian's package, on the host for either runtime): its
+environment file, its password file and the queries it adds for TimescaleDB.
+
+It logs in as the monitoring role (pg_monitor's rights only) over TCP from the host with SCRAM,
+as any local client, so the docker runtime needs nothing else; the password sits in a file only
+root and the exporter's user read, never in its environment or command line.
+"""
+
+from __future__ import annotations
+
+import yaml
+
+from .. import formats
+from .text import header
+
+ENV_FILE = "/etc/default/prometheus-postgres-exporter"  # the Debian unit's EnvironmentFile
+PASSWORD_FILE = "/etc/tsdb-deploy/exporter.pass"
+QUERIES_FILE = "/etc/tsdb-deploy/exporter-queries.yaml"
+SERVICE = "prometheus-postgres-exporter"
+USER = "prometheus"  # the package's
+
+# TimescaleDB, beside the exporter's own PostgreSQL metrics. A query that fails (e.g.
+# compression on the Apache-only build) is logged by the exporter; the others still answer.
+QUERIES = {
+    "tsdb_timescaledb_job": {
+        "query": (
+            "SELECT j.job_id::text AS job_id, j.proc_name, "
+            "coalesce(j.hypertable_name, '') AS hypertable, "
+            "coalesce(s.total_runs, 0) AS runs, coalesce(s.total_failures, 0) AS failures, "
+            "(coalesce(s.last_run_status, '') = 'Failed')::int AS last_run_failed, "
+            "coalesce(extract(epoch FROM now() - s.last_successful_finish), -1) "
+            "AS seconds_since_success "
+            "FROM timescaledb_information.jobs j "
+            "LEFT JOIN timescaledb_information.job_stats s USING (job_id) WHERE j.scheduled"
+        ),
+        "metrics": [
+            {"job_id": {"usage": "LABEL", "description": "TimescaleDB job id"}},
+            {"proc_name": {"usage": "LABEL", "description": "the job's procedure"}},
+            {"hypertable": {"usage": "LABEL", "description": "the hypertable it works on"}},
+            {"runs": {"usage": "COUNTER", "description": "runs since the job was created"}},
+            {"failures": {"usage": "COUNTER", "description": "failed runs"}},
+            {"last_run_failed": {"usage": "GAUGE", "description": "1 if the last run failed"}},
+            {
+                "seconds_since_success": {
+                    "usage": "GAUGE",
+                    "description": "since the last success (-1: never)",
+                }
+            },
+        ],  # fmt: skip
+    },
+    "tsdb_timescaledb_chunks": {
+        "query": (
+            "SELECT h.hypertable_name AS hypertable, count(c.chunk_name) AS chunks, "
+            "count(c.chunk_name) FILTER (WHERE c.is_compressed) AS compressed_chunks, "
+            "hypertable_size(format('%I.%I', h.hypertable_schema, h.hypertable_name)::regclass)"
+            " AS bytes FROM timescaledb_information.hypertables h "
+            "LEFT JOIN timescaledb_information.chunks c USING (hypertable_schema, hypertable_name)"
+            " GROUP BY h.hypertable_schema, h.hypertable_name"
+        ),
+        "metrics": [
+            {"hypertable": {"usage": "LABEL", "description": "hypertable"}},
+            {"chunks": {"usage": "GAUGE", "description": "chunks"}},
+            {"compressed_chunks": {"usage": "GAUGE", "description": "compressed chunks"}},
+            {"bytes": {"usage": "GAUGE", "description": "size with indexes and compressed data"}},
+        ],
+    },
+    "tsdb_timescaledb_compression": {
+        "query": (
+            "SELECT h.hypertable_name AS hypertable, "
+            "coalesce(s.before_compression_total_bytes, 0) AS before_bytes, "
+            "coalesce(s.after_compression_total_bytes, 0) AS after_bytes "
+            "FROM timescaledb_information.hypertables h, LATERAL hypertable_compression_stats("
+            "format('%I.%I', h.hypertable_schema, h.hypertable_name)::regclass) s"
+        ),
+        "metrics": [
+            {"hypertable": {"usage": "LABEL", "description": "hypertable"}},
+            {"before_bytes": {"usage": "GAUGE", "description": "compressed chunks, before"}},
+            {"after_bytes": {"usage": "GAUGE", "description": "the same chunks, compressed"}},
+        ],
+    },
+}
+
+
+def environment(
+    *, address: str, port: int, database: str, role: str, tls: bool, listen: str
+) -> str:
+    """The unit's environment: where to connect (the password from its file) and where to
+    serve; the statements collector on, for the slowest queries."""
+    sslmode = "require" if tls else "disable"
+    values = {
+        "DATA_SOURCE_URI": f"{address}:{port}/{database}?sslmode={sslmode}",
+        "DATA_SOURCE_USER": role,
+        "DATA_SOURCE_PASS_FILE": PASSWORD_FILE,
+        "ARGS": f"--web.listen-address={listen} --extend.query-path={QUERIES_FILE} "
+        "--collector.stat_statements",
+    }
+    return header("the exporter's environment (its password: exporter.pass)") + "".join(
+        formats.environment_file_line(key, value) + "\n" for key, value in values.items()
+    )
+
+
+def queries() -> str:
+    return header("TimescaleDB queries for prometheus-postgres-exporter") + yaml.safe_dump(
+        QUERIES, sort_keys=False, width=100
+    )
+
+
+def password_file(password: str) -> str:
+    """No header: the exporter reads the whole file as the password (a final newline is
+    trimmed)."""
+    formats.one_line(password)
+    return password + "\n"
