@@ -19,10 +19,9 @@ import sys
 import time
 from pathlib import Path
 
-from tsdb_deploy import secrets
-
 from .. import testhosts
 from ..testhosts import TestHost
+from .deploytime import DISTRO, deploy
 
 ROOT = Path(__file__).resolve().parents[2]
 HOST = TestHost("tsdb-bench-backups", memory="8g", cpus=2)
@@ -42,19 +41,6 @@ def timed(script: str) -> float:
     start = time.monotonic()
     sh(script)
     return time.monotonic() - start
-
-
-def deploy() -> None:
-    secrets.generate_if_missing(".sandbox/secrets/app_password")
-    inventory = ROOT / ".sandbox" / "bench-backups" / "sandbox.py"
-    inventory.parent.mkdir(parents=True, exist_ok=True)
-    inventory.write_text(f"native = [({HOST.pyinfra_name!r}, {{'package_source': 'distro'}})]\n")
-    subprocess.run(
-        [sys.executable, "-m", "pyinfra", "-y", str(inventory), "deploy.py"],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-    )
 
 
 def generate(rows: int) -> None:
@@ -139,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     testhosts.start(HOST)
     try:
-        deploy()
+        deploy([HOST], DISTRO)
         generate(int(args.gib * ROWS_PER_GIB))
         results = measure()
     finally:

@@ -27,6 +27,11 @@ from .monitoring import (  # noqa: F401
     test_tsdb_status_is_ok_on_a_healthy_host,
 )
 
+# PgBouncer under more clients than max_connections (pooling.py)
+from .pooling import (  # noqa: F401
+    test_more_clients_than_connection_slots_all_get_through_pgbouncer,
+)
+
 # the security checks every runtime's module runs, on its own `target` (security.py)
 from .security import (  # noqa: F401
     test_certificate_renewal_reloads_never_restarts,
