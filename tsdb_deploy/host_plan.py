@@ -95,7 +95,7 @@ class HostPlan:
         """The systemd units the steps keep running."""
         rt = self.runtime
         ours = ["postgresql", rt.service, "pgbouncer"] if rt.name == "native" else ["docker"]
-        return [*ours, render.exporter.SERVICE]
+        return [*ours, render.exporter.SERVICE, render.exporter.POOLER_SERVICE]
 
     def reads(self) -> list[tuple[type, dict]]:
         """The facts a run's steps read, with the arguments they pass: a converged host
@@ -270,6 +270,7 @@ def record(settings: dict, runtime: Runtime, the_plan: Plan, migrations) -> dict
             "local_clients_allowed": runtime.local_clients_allowed(),
             "monitor_role": settings["monitor_role"],
             "exporter_listen_address": settings["exporter_listen_address"],
+            "pgbouncer_exporter_listen_address": settings["pgbouncer_exporter_listen_address"],
             "owner_role": settings["owner_role"],
             "tls": settings["tls"],
             "config_dir": runtime.config_dir,
@@ -295,7 +296,12 @@ def record(settings: dict, runtime: Runtime, the_plan: Plan, migrations) -> dict
 
 
 def file_values(
-    name: str, settings: dict, rec: dict, app_verifier: str, monitor_password: str
+    name: str,
+    settings: dict,
+    rec: dict,
+    app_verifier: str,
+    monitor_password: str,
+    monitor_verifier: str,
 ) -> FileValues:
     return FileValues(
         host_name=name,
@@ -316,7 +322,9 @@ def file_values(
         status_thresholds=settings["status_thresholds"],
         monitor_role=settings["monitor_role"],
         monitor_password=monitor_password,
+        monitor_verifier=monitor_verifier,
         exporter_listen=settings["exporter_listen_address"],
+        pgbouncer_exporter_listen=settings["pgbouncer_exporter_listen_address"],
     )
 
 
@@ -413,7 +421,7 @@ def plan_host(name: str, settings: dict, runtime: Runtime, read) -> HostPlan:
     monitor_password = secrets.monitor_password(settings, name)
     monitor_verifier = verifier_for(monitor_password, state, monitor)
     rec = record(settings, runtime, the_plan, migrations)
-    values = file_values(name, settings, rec, verifier, monitor_password)
+    values = file_values(name, settings, rec, verifier, monitor_password, monitor_verifier)
     return HostPlan(
         name=name,
         runtime=runtime,

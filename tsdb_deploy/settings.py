@@ -563,6 +563,13 @@ _TABLE = [
         "where prometheus-postgres-exporter serves /metrics (address:port; loopback by "
         "default: expose it through your Prometheus's own network path)",
     ),
+    Setting(
+        "pgbouncer_exporter_listen_address",
+        "hostport",
+        "127.0.0.1:9127",
+        "where prometheus-pgbouncer-exporter serves /metrics (PgBouncer's pools, clients "
+        "waiting, traffic), loopback by default as the other exporter",
+    ),
     # --- the schema (sql/) -------------------------------------------------------------
     Setting(
         "readonly_role",
@@ -835,6 +842,12 @@ def resolve(data: dict[str, Any], host: str = "host") -> dict[str, Any]:
         errors.append(
             f"{', '.join(names)} must be four roles, got {roles}: the owner must not be a "
             "role the application, the dashboard or monitoring logs in as"
+        )
+    listens = ("exporter_listen_address", "pgbouncer_exporter_listen_address")
+    if not errors and resolved[listens[0]] == resolved[listens[1]]:
+        errors.append(
+            f"{' and '.join(listens)}: both {resolved[listens[0]]}; each exporter needs an "
+            "address:port of its own"
         )
     if not errors and resolved["pgbouncer_port"] == resolved["port"]:
         errors.append(

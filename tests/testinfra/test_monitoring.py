@@ -1,8 +1,11 @@
-"""What monitoring reads: prometheus-postgres-exporter's metrics, and tsdb-status's verdict."""
+"""What monitoring reads: the exporters' metrics (PostgreSQL's and PgBouncer's), and
+tsdb-status's verdict."""
 
 from __future__ import annotations
 
 import json
+
+import pytest
 
 FETCH = (
     "python3 -c 'import sys, urllib.request; "
@@ -25,8 +28,28 @@ def test_the_exporter_answers_with_pg_up_and_timescaledb_jobs(host, deployed):
     assert [m for m in metrics if m.startswith("pg_stat_statements_calls_total{")]
 
 
-def test_the_exporter_listens_only_where_it_is_told(host, deployed):
-    listen = deployed.deployment["exporter_listen_address"]
+def test_the_pgbouncer_exporter_reads_pgbouncers_console(host, deployed):
+    """Logged in to PgBouncer's console as the monitoring role: PgBouncer's configuration as
+    planned, and the application's database."""
+    listen = deployed.deployment["pgbouncer_exporter_listen_address"]
+    assert host.service("prometheus-pgbouncer-exporter").is_running
+    metrics = host.check_output(FETCH, listen).splitlines()
+    assert "pgbouncer_up 1" in metrics, [m for m in metrics if m.startswith("pgbouncer_up")]
+    max_clients = deployed.record["pooler"]["settings"]["max_client_conn"]
+    assert f"pgbouncer_config_max_client_connections {max_clients}" in metrics, [
+        m for m in metrics if m.startswith("pgbouncer_config_")
+    ]
+    database = deployed.deployment["database"]
+    assert [m for m in metrics if m.startswith("pgbouncer_databases_") and
+            f'name="{database}"' in m], [m for m in metrics if "databases" in m]  # fmt: skip
+    # its environment holds the monitoring role's password
+    env = host.file("/etc/default/prometheus-pgbouncer-exporter")
+    assert (env.user, env.group, env.mode) == ("root", "prometheus", 0o640)
+
+
+@pytest.mark.parametrize("key", ["exporter_listen_address", "pgbouncer_exporter_listen_address"])
+def test_the_exporters_listen_only_where_they_are_told(host, deployed, key):
+    listen = deployed.deployment[key]
     port = listen.rsplit(":", 1)[1]
     mine = [s for s in host.socket.get_listening_sockets() if s.endswith(f":{port}")]
     assert mine == [f"tcp://{listen}"], mine

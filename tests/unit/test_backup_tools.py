@@ -117,7 +117,7 @@ def test_the_fallback_defaults_are_what_the_deploy_writes_by_default():
     resolved = settings.resolve({**chosen, "runtime": "native", "tls": False,
                                  "acknowledge_unsafe": ["ssl"]})  # fmt: skip
     written = bk.parse_conf(
-        render.backup_conf(host_plan.file_values("h", resolved, {}, "", ""), 17)
+        render.backup_conf(host_plan.file_values("h", resolved, {}, "", "", ""), 17)
     )
     assert written == {key: bk.DEFAULTS[key] for key in written}
     assert set(bk.DEFAULTS) - set(written) == {"BACKUP_LOCK_WAIT", "BACKUP_FREE_SPACE_FACTOR"}

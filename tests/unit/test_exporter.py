@@ -50,3 +50,47 @@ def test_the_password_file_holds_the_password_alone():
     assert exporter.password_file("s3cret-value-long-enough") == "s3cret-value-long-enough\n"
     with pytest.raises(formats.FormatError):
         exporter.password_file("two\nlines")
+
+
+def _pooler_env(**kw) -> dict[str, str]:
+    args = dict(address="127.0.0.1", port=6432, role="tsdb_monitor", password="pw", tls=True,
+                listen="127.0.0.1:9127")  # fmt: skip
+    text = exporter.pooler_environment(**{**args, **kw})
+    lines = [line for line in text.splitlines() if not line.startswith("#")]
+    return {k: v.strip('"') for k, v in (line.split("=", 1) for line in lines)}
+
+
+@pytest.mark.parametrize(
+    ("password", "address", "url"),
+    [
+        ("pw", "127.0.0.1", "postgres://tsdb_monitor:pw@127.0.0.1:6432/pgbouncer?sslmode=require"),
+        # what a URL or the file's readers would take for syntax is percent-encoded
+        ("a$b\"c'd@e/f:g%h`i\\j k", "::1",
+         "postgres://tsdb_monitor:a%24b%22c%27d%40e%2Ff%3Ag%25h%60i%5Cj%20k@[::1]:6432/"
+         "pgbouncer?sslmode=require"),
+    ],
+)  # fmt: skip
+def test_the_pgbouncer_exporter_reaches_the_console_with_the_password_encoded(
+    password, address, url
+):
+    env = _pooler_env(password=password, address=address)
+    assert env["PGBOUNCER_EXPORTER_CONNECTION_STRING"] == url
+    assert env["ARGS"] == "--web.listen-address=127.0.0.1:9127 --pgBouncer.pid-file="
+
+
+def test_the_pgbouncer_exporter_goes_without_tls_where_the_host_has_none():
+    url = _pooler_env(tls=False)["PGBOUNCER_EXPORTER_CONNECTION_STRING"]
+    assert url.endswith("?sslmode=disable")
+
+
+def test_a_password_on_two_lines_is_refused():
+    with pytest.raises(formats.FormatError):
+        _pooler_env(password="a\nb")
+
+
+def test_the_pgbouncer_exporter_unit_replaces_debians_without_its_pgbouncer_dependency():
+    unit = exporter.pooler_unit()
+    assert "Requires=" not in unit
+    assert f"User={exporter.USER}" in unit.splitlines()
+    assert f"EnvironmentFile={exporter.POOLER_ENV_FILE}" in unit.splitlines()
+    assert f"ExecStart={exporter.POOLER_BINARY} $ARGS" in unit.splitlines()

@@ -153,6 +153,10 @@ def test_the_files_a_host_gets_with_their_owners_and_modes(lab_ca, monkeypatch):
         ("exporter", "/etc/tsdb-deploy/exporter.pass", "640", "root:prometheus", False, True),
         ("exporter", "/etc/default/prometheus-postgres-exporter", "644", "root:root", False,
          False),
+        ("pooler_exporter", "/etc/systemd/system/prometheus-pgbouncer-exporter.service", "644",
+         "root:root", False, False),
+        ("pooler_exporter", "/etc/default/prometheus-pgbouncer-exporter", "640",
+         "root:prometheus", False, True),
     ]  # fmt: skip
     dirs = [(d.step, d.path, d.mode, d.owner) for d in hp.directories]
     assert dirs == [
@@ -180,8 +184,10 @@ def test_a_docker_host_gets_the_compose_project_and_dockerds_files(lab_ca, monke
     "case, services",
     [
         ("native-pitr-tls",
-         ["postgresql", "postgresql@17-main", "pgbouncer", "prometheus-postgres-exporter"]),
-        ("docker-bridge-pitr", ["docker", "prometheus-postgres-exporter"]),
+         ["postgresql", "postgresql@17-main", "pgbouncer", "prometheus-postgres-exporter",
+          "prometheus-pgbouncer-exporter"]),
+        ("docker-bridge-pitr", ["docker", "prometheus-postgres-exporter",
+                                "prometheus-pgbouncer-exporter"]),
     ],
 )  # fmt: skip
 def test_the_services_each_runtime_keeps_running(case, services, lab_ca, monkeypatch):

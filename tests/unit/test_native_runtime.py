@@ -21,6 +21,7 @@ def test_upstream_packages_are_timescales_community_build():
         "postgresql-client-17",
         "pgbouncer",
         "prometheus-postgres-exporter",
+        "prometheus-pgbouncer-exporter",
         "pgbackrest",
     ]
 
@@ -32,6 +33,7 @@ def test_distro_packages_are_debians():
         "postgresql-client-16",
         "pgbouncer",
         "prometheus-postgres-exporter",
+        "prometheus-pgbouncer-exporter",
         "pgbackrest",
     ]
 

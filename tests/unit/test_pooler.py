@@ -71,7 +71,7 @@ def _ini(**kw) -> str:
     p = plan(Hardware(2 * GIB, 1), Workload())
     tls = ("/etc/tsdb/server.crt", "/etc/tsdb/server.key")
     args = dict(host_name="db1", database="analytics", port=5432, config_dir="/etc/pgbouncer",
-                log_file="", tls_files=tls)  # fmt: skip
+                log_file="", tls_files=tls, stats_user="monitor")  # fmt: skip
     return pooler.pgbouncer_ini(p.pooler, **{**args, **kw})
 
 
@@ -80,7 +80,8 @@ def test_pgbouncer_ini_serves_the_database_over_the_socket_with_tls_for_clients(
     assert "analytics = host=/var/run/postgresql port=5432 dbname=analytics" in lines
     assert "%include /etc/pgbouncer/listen.ini" in lines
     for expected in ("auth_type = hba", "client_tls_sslmode = require", "pool_mode = transaction",
-                     "client_tls_key_file = /etc/tsdb/server.key"):  # fmt: skip
+                     "client_tls_key_file = /etc/tsdb/server.key", "admin_users = postgres",
+                     "stats_users = monitor"):  # fmt: skip
         assert expected in lines
     assert "client_tls_sslmode" not in _ini(tls_files=None)
 
@@ -92,11 +93,15 @@ def test_a_value_pgbouncer_would_misread_is_refused(bad):
 
 
 def test_the_hba_file_mirrors_pg_hba_for_the_application_role():
+    """The application role as in pg_hba.conf; PgBouncer's console for postgres by peer, and
+    for the monitoring role from this host's own address alone."""
     text = pooler.pgbouncer_hba(host_name="db1", database="analytics", app_user="app",
-                                networks=["10.0.0.0/8", "::1/128"], tls=True)  # fmt: skip
+                                networks=["10.0.0.0/8", "::1/128"], tls=True,
+                                monitor_role="monitor", monitor_source="::1")  # fmt: skip
     rules = [line.split() for line in text.splitlines() if not line.startswith("#")]
     assert rules == [
         ["local", "pgbouncer", "postgres", "peer"],
+        ["hostssl", "pgbouncer", "monitor", "::1/128", "scram-sha-256"],
         ["local", "analytics", "app", "scram-sha-256"],
         ["hostssl", "analytics", "app", "10.0.0.0/8", "scram-sha-256"],
         ["hostssl", "analytics", "app", "::1/128", "scram-sha-256"],
@@ -105,8 +110,11 @@ def test_the_hba_file_mirrors_pg_hba_for_the_application_role():
 
 def test_the_userlist_holds_the_verifier_quoted():
     verifier = scram.make_verifier("a-password-of-some-length", salt=b"0123456789abcdef")
-    text = pooler.userlist(app_user="app", verifier=verifier)
-    assert text.splitlines() == [f'"app" "{verifier}"', '"postgres" ""']
+    text = pooler.userlist(app_user="app", verifier=verifier, monitor_role="monitor",
+                           monitor_verifier="SCRAM-SHA-256$4096:m")  # fmt: skip
+    assert text.splitlines() == [
+        f'"app" "{verifier}"', '"monitor" "SCRAM-SHA-256$4096:m"', '"postgres" ""'
+    ]  # fmt: skip
     assert formats.pooler_userlist_entry('we"ird', "x") == '"we""ird" "x"'
 
 
@@ -156,6 +164,10 @@ def test_role_settings_come_from_the_settings_in_seconds():
     "data, message",
     [
         ({"pgbouncer_port": 5432}, "PgBouncer and PostgreSQL need a port each"),
+        (
+            {"pgbouncer_exporter_listen_address": "127.0.0.1:9187"},
+            "each exporter needs an address:port of its own",
+        ),
         ({"pgbouncer_max_client_conn": 5}, "pgbouncer_max_client_conn = 5: must be in 10..100000"),
         ({"app_statement_timeout": -1}, "app_statement_timeout = -1"),
         ({"status_thresholds": {"disk_free_warn": 3}}, "unknown threshold"),

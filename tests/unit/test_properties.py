@@ -175,7 +175,7 @@ def _render_everything(s: dict) -> None:
     assert [r[2] for r in rules if r[0] == "local"] == ["postgres", s["owner_role"],
                                                         s["app_user"]]  # fmt: skip
     assert [r[3] for r in rules if r[0] != "local"] == [*s["app_networks"], "127.0.0.1/32"]
-    written = bk.parse_conf(render.backup_conf(host_plan.file_values("h", s, {}, "", ""), 17))
+    written = bk.parse_conf(render.backup_conf(host_plan.file_values("h", s, {}, "", "", ""), 17))
     assert written["BACKUP_DIR"] == s["BACKUP_DIR"] and written["DB_NAME"] == s["database"]
     native = host_plan.runtime_for({**s, "runtime": "native"}, Distro("debian", 13, "trixie"))
     for source in native.upstream_sources():

@@ -1,5 +1,6 @@
 """What operators and monitoring read: tsdb-status (the documents' monitoring list, with Nagios
-exit codes) and prometheus-postgres-exporter, logging in as the monitoring role."""
+exit codes), prometheus-postgres-exporter and prometheus-pgbouncer-exporter, logging in as the
+monitoring role."""
 
 from __future__ import annotations
 
@@ -35,6 +36,20 @@ def monitoring(hp: HostPlan) -> None:
     operations.service_running(
         name="prometheus-postgres-exporter running, enabled at boot",
         service=exporter.SERVICE,
+        enabled=True,
+        known=hp.services,
+    )
+    restart = f"systemctl daemon-reload && systemctl restart {exporter.POOLER_SERVICE}"
+    operations.service_config(
+        name="prometheus-pgbouncer-exporter's unit and environment",
+        files=hp.files_of("pooler_exporter"),
+        reload=restart,
+        restart=restart,
+        known=hp.known_paths,
+    )
+    operations.service_running(
+        name="prometheus-pgbouncer-exporter running, enabled at boot",
+        service=exporter.POOLER_SERVICE,
         enabled=True,
         known=hp.services,
     )

@@ -81,8 +81,10 @@ class FileValues:
     docker_daemon_environment: dict
     status_thresholds: dict  # tsdb-status's, complete (settings.STATUS_THRESHOLDS)
     monitor_role: str
-    monitor_password: str  # the exporter's password file holds it (on the host, 0640)
+    monitor_password: str  # the exporters' files hold it (on the host, 0640)
+    monitor_verifier: str  # PgBouncer's userlist: the monitoring role reads its statistics
     exporter_listen: str
+    pgbouncer_exporter_listen: str
 
 
 def host_files(
@@ -99,8 +101,9 @@ def host_files(
     - record, tools, backups, pitr: plan.json, tsdb-pg and tsdb-psql, the backup tools and
       schedules;
     - maintenance: the cron job the Apache-only build needs (installed or removed by license);
-    - monitoring, exporter: tsdb-status and its config; prometheus-postgres-exporter's
-      environment, password and queries.
+    - monitoring, exporter, pooler_exporter: tsdb-status and its config;
+      prometheus-postgres-exporter's environment, password and queries;
+      prometheus-pgbouncer-exporter's unit and environment.
     """
     v = values
     out: list[HostFile] = []
@@ -164,6 +167,11 @@ def host_files(
         HostFile("exporter", exporter.ENV_FILE, exporter.environment(
             address=rt.local_address(), port=rt.port, database=v.database, role=v.monitor_role,
             tls=v.tls, listen=v.exporter_listen), restart=True),
+        HostFile("pooler_exporter", exporter.POOLER_UNIT, exporter.pooler_unit(), restart=True),
+        HostFile("pooler_exporter", exporter.POOLER_ENV_FILE, exporter.pooler_environment(
+            address=rt.local_address(), port=rt.pgbouncer_port, role=v.monitor_role,
+            password=v.monitor_password, tls=v.tls, listen=v.pgbouncer_exporter_listen),
+                 mode="640", owner=f"root:{exporter.USER}", secret=True, restart=True),
     ]  # fmt: skip
     return out
 
@@ -226,13 +234,15 @@ def pooler_files(
             pid_file=rt.pooler_pid_file), restart=True, **owner),
         HostFile("pooler", f"{here}/{pooler.HBA}", pooler.pgbouncer_hba(
             host_name=v.host_name, database=v.database, app_user=v.app_user,
-            networks=rt.hba_networks(), tls=v.tls), **owner),
-        HostFile("pooler", f"{here}/{pooler.USERLIST}",
-                 pooler.userlist(app_user=v.app_user, verifier=v.app_verifier), secret=True,
-                 **owner),
+            networks=rt.hba_networks(), tls=v.tls, monitor_role=v.monitor_role,
+            monitor_source=rt.local_client_source()), **owner),
+        HostFile("pooler", f"{here}/{pooler.USERLIST}", pooler.userlist(
+            app_user=v.app_user, verifier=v.app_verifier, monitor_role=v.monitor_role,
+            monitor_verifier=v.monitor_verifier), secret=True, **owner),
         HostFile("pooler", f"{here}/{pooler.INI}", pooler.pgbouncer_ini(
             plan.pooler, host_name=v.host_name, database=v.database, port=rt.port,
             config_dir=there, log_file=rt.pooler_log_file, tls_files=tls_files,
+            stats_user=v.monitor_role,
             tls_cert=server_tls.cert_text if server_tls else None), **owner),
     ]  # fmt: skip
     return out

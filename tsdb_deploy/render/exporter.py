@@ -1,12 +1,19 @@
-"""prometheus-postgres-exporter (Debian's package, on the host for either runtime): its
-environment file, its password file and the queries it adds for TimescaleDB.
+"""The exporters, Debian's packages on the host for either runtime:
 
-It logs in as the monitoring role (pg_monitor's rights only) over TCP from the host with SCRAM,
-as any local client, so the docker runtime needs nothing else; the password sits in a file only
-root and the exporter's user read, never in its environment or command line.
+- prometheus-postgres-exporter: its environment file, its password file and the queries it adds
+  for TimescaleDB;
+- prometheus-pgbouncer-exporter: its unit and environment file, for PgBouncer's pools.
+
+Both log in as the monitoring role (pg_monitor's rights in PostgreSQL, SHOW only in PgBouncer's
+console) over TCP from the host with SCRAM, as any local client, so the docker runtime needs
+nothing else. The password is never on a command line: the PostgreSQL exporter reads it from
+a file, the PgBouncer exporter (which cannot) from its environment file; both files only root
+and the exporters' user read.
 """
 
 from __future__ import annotations
+
+from urllib.parse import quote
 
 import yaml
 
@@ -18,6 +25,13 @@ PASSWORD_FILE = "/etc/tsdb-deploy/exporter.pass"
 QUERIES_FILE = "/etc/tsdb-deploy/exporter-queries.yaml"
 SERVICE = "prometheus-postgres-exporter"
 USER = "prometheus"  # the package's
+POOLER_SERVICE = "prometheus-pgbouncer-exporter"
+POOLER_ENV_FILE = f"/etc/default/{POOLER_SERVICE}"
+# The whole unit, in /etc: Debian's runs the exporter as postgres and Requires= pgbouncer.service,
+# which a docker host does not have (PgBouncer runs in the compose project), and a drop-in
+# cannot remove a dependency.
+POOLER_UNIT = f"/etc/systemd/system/{POOLER_SERVICE}.service"
+POOLER_BINARY = f"/usr/bin/{POOLER_SERVICE}"
 
 # TimescaleDB, beside the exporter's own PostgreSQL metrics. A query that fails (e.g.
 # compression on the Apache-only build) is logged by the exporter; the others still answer.
@@ -110,3 +124,46 @@ def password_file(password: str) -> str:
     trimmed)."""
     formats.one_line(password)
     return password + "\n"
+
+
+def pooler_environment(
+    *, address: str, port: int, role: str, password: str, tls: bool, listen: str
+) -> str:
+    """The PgBouncer exporter's environment: a URL to PgBouncer's console with the password
+    percent-encoded (so nothing in it means anything to the file's readers), where to serve;
+    no PgBouncer pid file, whose /proc entries the exporter's user cannot read."""
+    formats.one_line(password)
+    host = f"[{address}]" if ":" in address else address
+    sslmode = "require" if tls else "disable"
+    url = (f"postgres://{quote(role, safe='')}:{quote(password, safe='')}@{host}:{port}/"
+           f"pgbouncer?sslmode={sslmode}")  # fmt: skip
+    values = {
+        "PGBOUNCER_EXPORTER_CONNECTION_STRING": url,
+        "ARGS": f"--web.listen-address={listen} --pgBouncer.pid-file=",
+    }
+    return header("the PgBouncer exporter's environment (it holds a password: 0640)") + "".join(
+        formats.environment_file_line(key, value) + "\n" for key, value in values.items()
+    )
+
+
+def pooler_unit() -> str:
+    return header("prometheus-pgbouncer-exporter, replacing Debian's unit") + "".join(
+        line + "\n"
+        for line in (
+            "[Unit]",
+            "Description=Prometheus exporter for PgBouncer",
+            "Documentation=https://github.com/prometheus-community/pgbouncer_exporter",
+            "After=network-online.target pgbouncer.service docker.service",
+            "",
+            "[Service]",
+            f"User={USER}",
+            f"EnvironmentFile={POOLER_ENV_FILE}",
+            f"ExecStart={POOLER_BINARY} $ARGS",
+            "Restart=on-failure",
+            "RestartSec=5",
+            "NoNewPrivileges=yes",
+            "",
+            "[Install]",
+            "WantedBy=multi-user.target",
+        )
+    )

@@ -3,7 +3,9 @@ listen file (what only a restart changes), its hba file and its userlist.
 
 PgBouncer reaches PostgreSQL over the Unix socket, as the application role, with SCRAM: the
 userlist holds the role's stored SCRAM verifier (never the password), and PgBouncer logs in to
-PostgreSQL with the client's own proof. Network clients get TLS when the host has it.
+PostgreSQL with the client's own proof. Network clients get TLS when the host has it. The
+monitoring role reads the admin console's statistics (SHOW only), from this host alone, for
+prometheus-pgbouncer-exporter.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ def pgbouncer_ini(
     config_dir: str,
     log_file: str,
     tls_files: tuple[str, str] | None,
+    stats_user: str,
     tls_cert: str | None = None,
 ) -> str:
     """`config_dir`: the directory of these files as PgBouncer sees it; `tls_files`: the
@@ -60,6 +63,8 @@ def pgbouncer_ini(
         v("auth_hba_file", f"{config_dir}/{HBA}"),
         v("auth_file", f"{config_dir}/{USERLIST}"),
         v("admin_users", ADMIN),
+        "# SHOW commands only, for prometheus-pgbouncer-exporter",
+        v("stats_users", stats_user),
         # drivers send it on connect; PgBouncer would refuse an unknown startup parameter
         v("ignore_startup_parameters", "extra_float_digits"),
     ]
@@ -91,13 +96,23 @@ def listen_ini(*, host_name: str, listen: str, port: int, pid_file: str) -> str:
 
 
 def pgbouncer_hba(
-    *, host_name: str, database: str, app_user: str, networks: list[str], tls: bool
+    *,
+    host_name: str,
+    database: str,
+    app_user: str,
+    networks: list[str],
+    tls: bool,
+    monitor_role: str,
+    monitor_source: str,
 ) -> str:
     """The same rules as pg_hba.conf's for the application role; the admin console for the
-    OS user postgres alone, by peer."""
+    OS user postgres alone, by peer, and for the monitoring role from this host's own address
+    (`monitor_source`, as pg_hba.conf's), with SCRAM."""
     kind = "hostssl" if tls else "host"
+    bits = 128 if ":" in monitor_source else 32
     rows = [
         ("local", ADMIN_DATABASE, ADMIN, "", "peer"),
+        (kind, ADMIN_DATABASE, monitor_role, f"{monitor_source}/{bits}", "scram-sha-256"),
         ("local", database, app_user, "", "scram-sha-256"),
         *((kind, database, app_user, net, "scram-sha-256") for net in networks),
     ]
@@ -111,11 +126,12 @@ def pgbouncer_hba(
     )
 
 
-def userlist(*, app_user: str, verifier: str) -> str:
+def userlist(*, app_user: str, verifier: str, monitor_role: str, monitor_verifier: str) -> str:
     """No header: PgBouncer reads every line as an entry. The admin user has no secret: the
     hba file lets it in only by peer on the socket."""
     return _lines(
         formats.pooler_userlist_entry(app_user, verifier),
+        formats.pooler_userlist_entry(monitor_role, monitor_verifier),
         formats.pooler_userlist_entry(ADMIN, ""),
     )
 

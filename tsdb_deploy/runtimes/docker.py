@@ -310,8 +310,9 @@ class DockerRuntime(Runtime):
     # --- packages and the data directory --------------------------------------------
     def packages(self) -> list[str]:
         # psql on the host: clients and checks reach PostgreSQL and PgBouncer as the
-        # application does, through the published ports; the exporter does the same
-        client = ["postgresql-client", "prometheus-postgres-exporter"]
+        # application does, through the published ports; the exporters do the same
+        client = ["postgresql-client", "prometheus-postgres-exporter",
+                  "prometheus-pgbouncer-exporter"]  # fmt: skip
         if self.docker_source == "upstream":
             return ["docker-ce", "docker-ce-cli", "containerd.io", "docker-compose-plugin",
                     *client]  # fmt: skip

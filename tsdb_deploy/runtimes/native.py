@@ -154,7 +154,8 @@ class NativeRuntime(Runtime):
         )  # fmt: skip
         pitr = ["pgbackrest"] if self.pitr else []
         return [f"postgresql-{v}", timescaledb, f"postgresql-client-{v}", "pgbouncer",
-                "prometheus-postgres-exporter", *pitr]  # fmt: skip
+                "prometheus-postgres-exporter", "prometheus-pgbouncer-exporter",
+                *pitr]  # fmt: skip
 
     def check(self) -> None:
         """package_source 'distro' only where the distribution ships this PostgreSQL with
