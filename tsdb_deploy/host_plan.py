@@ -95,7 +95,7 @@ class HostPlan:
         """The systemd units the steps keep running."""
         rt = self.runtime
         ours = ["postgresql", rt.service, "pgbouncer"] if rt.name == "native" else ["docker"]
-        return [*ours, render.exporter.SERVICE, render.exporter.POOLER_SERVICE]
+        return [*ours, *render.exporter.SERVICES]
 
     def reads(self) -> list[tuple[type, dict]]:
         """The facts a run's steps read, with the arguments they pass: a converged host
@@ -271,6 +271,7 @@ def record(settings: dict, runtime: Runtime, the_plan: Plan, migrations) -> dict
             "monitor_role": settings["monitor_role"],
             "exporter_listen_address": settings["exporter_listen_address"],
             "pgbouncer_exporter_listen_address": settings["pgbouncer_exporter_listen_address"],
+            "node_exporter_listen_address": settings["node_exporter_listen_address"],
             "owner_role": settings["owner_role"],
             "tls": settings["tls"],
             "config_dir": runtime.config_dir,
@@ -325,6 +326,7 @@ def file_values(
         monitor_verifier=monitor_verifier,
         exporter_listen=settings["exporter_listen_address"],
         pgbouncer_exporter_listen=settings["pgbouncer_exporter_listen_address"],
+        node_exporter_listen=settings["node_exporter_listen_address"],
     )
 
 

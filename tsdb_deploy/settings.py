@@ -570,6 +570,13 @@ _TABLE = [
         "where prometheus-pgbouncer-exporter serves /metrics (PgBouncer's pools, clients "
         "waiting, traffic), loopback by default as the other exporter",
     ),
+    Setting(
+        "node_exporter_listen_address",
+        "hostport",
+        "127.0.0.1:9100",
+        "where prometheus-node-exporter serves /metrics: the host's disks, memory and CPU, and "
+        "tsdb-backup's newest verified backup per tier (its textfile collector)",
+    ),
     # --- the schema (sql/) -------------------------------------------------------------
     Setting(
         "readonly_role",
@@ -843,11 +850,12 @@ def resolve(data: dict[str, Any], host: str = "host") -> dict[str, Any]:
             f"{', '.join(names)} must be four roles, got {roles}: the owner must not be a "
             "role the application, the dashboard or monitoring logs in as"
         )
-    listens = ("exporter_listen_address", "pgbouncer_exporter_listen_address")
-    if not errors and resolved[listens[0]] == resolved[listens[1]]:
+    listens = ("exporter_listen_address", "pgbouncer_exporter_listen_address",
+               "node_exporter_listen_address")  # fmt: skip
+    addresses = [resolved.get(key) for key in listens]
+    if not errors and len(set(addresses)) < len(addresses):
         errors.append(
-            f"{' and '.join(listens)}: both {resolved[listens[0]]}; each exporter needs an "
-            "address:port of its own"
+            f"{', '.join(listens)}: {addresses}; each exporter needs an address:port of its own"
         )
     if not errors and resolved["pgbouncer_port"] == resolved["port"]:
         errors.append(

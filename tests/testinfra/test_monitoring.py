@@ -47,7 +47,35 @@ def test_the_pgbouncer_exporter_reads_pgbouncers_console(host, deployed):
     assert (env.user, env.group, env.mode) == ("root", "prometheus", 0o640)
 
 
-@pytest.mark.parametrize("key", ["exporter_listen_address", "pgbouncer_exporter_listen_address"])
+def test_the_node_exporter_serves_the_disks_and_the_backups_age(host, deployed):
+    """The host's filesystems, and tsdb-backup's metrics (its textfile): the deploy's first
+    backup is a verified daily one, a few hours old at most on a fresh host."""
+    listen = deployed.deployment["node_exporter_listen_address"]
+    assert host.service("prometheus-node-exporter").is_running
+    metrics = host.check_output(FETCH, listen).splitlines()
+    assert [m for m in metrics if m.startswith("node_filesystem_avail_bytes{")]
+    database = deployed.deployment["database"]
+    daily = [
+        m
+        for m in metrics
+        if m.startswith(
+            f'tsdb_backup_newest_verified_timestamp_seconds{{database="{database}",tier="daily"}}'
+        )
+    ]
+    assert daily, [m for m in metrics if m.startswith("tsdb_backup_")]
+    started = float(daily[0].rsplit(" ", 1)[1])
+    now = float(host.check_output("date +%s"))
+    assert 0 <= now - started < 26 * 3600, (now, started)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "exporter_listen_address",
+        "pgbouncer_exporter_listen_address",
+        "node_exporter_listen_address",
+    ],
+)
 def test_the_exporters_listen_only_where_they_are_told(host, deployed, key):
     listen = deployed.deployment[key]
     port = listen.rsplit(":", 1)[1]

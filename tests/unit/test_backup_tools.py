@@ -9,6 +9,7 @@ import importlib.machinery
 import importlib.util
 import json
 import os
+import re
 import sys
 import threading
 import time
@@ -497,6 +498,54 @@ def test_status_exits_1_naming_the_stale_tier(tmp_path, capsys, monkeypatch):
     for tier in ("hourly",):
         write_backup(tmp_path, tier, now.strftime("%Y%m%d_%H%M%S"))
     assert bk.main(["--status", "--json"]) == 0, capsys.readouterr().out
+
+
+def test_the_status_as_prometheus_metrics(tmp_path):
+    """Per tier: the newest verified backup's start (Unix time) and size, the verified count,
+    and the staleness limit an alert compares time() minus the start with; a tier without a
+    verified backup has no timestamp (absent() finds it)."""
+    newest = write_backup(tmp_path, "daily", "20250316_020000")
+    write_backup(tmp_path, "hourly", "20250316_090000", meta=None)
+    cfg = bk.load_config(env={"BACKUP_DIR": str(tmp_path)}, path="/nonexistent")
+    lines = bk.prometheus_text(bk.status(cfg, now=at("2025-03-16T03:00:00"))).splitlines()
+    daily = '{database="klaviyo_analytics",tier="daily"}'
+    hourly = '{database="klaviyo_analytics",tier="hourly"}'
+    started = int(at("2025-03-16T02:00:00").timestamp())
+    assert f"tsdb_backup_newest_verified_timestamp_seconds{daily} {started}" in lines
+    assert f"tsdb_backup_newest_verified_bytes{daily} {newest.stat().st_size}" in lines
+    assert f"tsdb_backup_verified_backups{daily} 1" in lines
+    assert f"tsdb_backup_verified_backups{hourly} 0" in lines
+    assert f"tsdb_backup_stale_after_seconds{hourly} 7200" in lines
+    assert not [line for line in lines if line.startswith(
+        f"tsdb_backup_newest_verified_timestamp_seconds{hourly}")]  # fmt: skip
+    for line in lines:  # the text format: comments, or name{labels} value
+        assert (
+            line.startswith("# HELP tsdb_backup_")
+            or line.startswith("# TYPE tsdb_backup_")
+            or re.fullmatch(r'tsdb_backup_[a-z_]+\{database="[a-z_]+",tier="[a-z]+"\} \d+', line)
+        )
+
+
+def test_metrics_are_written_readable_and_a_failure_to_write_them_is_only_a_warning(tmp_path):
+    write_backup(tmp_path, "daily", "20250316_020000")
+    target = tmp_path / "metrics" / "tsdb_backup.prom"
+    env = {"BACKUP_DIR": str(tmp_path), "BACKUP_METRICS_FILE": str(target)}
+    cfg = bk.load_config(env=env, path="/nonexistent")
+    problem = bk.write_metrics(cfg)
+    assert problem is not None and "metrics not written" in problem  # no such directory
+    target.parent.mkdir()
+    assert bk.write_metrics(cfg) is None
+    assert target.stat().st_mode & 0o777 == 0o644
+    assert "tsdb_backup_verified_backups" in target.read_text()
+    (tmp_path / "backup.conf").write_text("BACKUP_METRICS_FILE=\n")  # none
+    none = bk.load_config(env={"BACKUP_DIR": str(tmp_path)}, path=str(tmp_path / "backup.conf"))
+    assert none.metrics_file is None and bk.write_metrics(none) is None
+
+
+def test_a_metrics_path_with_shell_characters_is_refused(tmp_path):
+    env = {"BACKUP_DIR": str(tmp_path), "BACKUP_METRICS_FILE": "/tmp/x;rm -rf"}
+    with pytest.raises(bk.ToolError, match="BACKUP_METRICS_FILE"):
+        bk.load_config(env=env, path="/nonexistent")
 
 
 @pytest.mark.parametrize("argv", [["yearly"], ["hourly", "daily"], ["--status", "--xml"]])

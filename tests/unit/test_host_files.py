@@ -157,6 +157,8 @@ def test_the_files_a_host_gets_with_their_owners_and_modes(lab_ca, monkeypatch):
          "root:root", False, False),
         ("pooler_exporter", "/etc/default/prometheus-pgbouncer-exporter", "640",
          "root:prometheus", False, True),
+        ("node_exporter", "/etc/default/prometheus-node-exporter", "644", "root:root", False,
+         False),
     ]  # fmt: skip
     dirs = [(d.step, d.path, d.mode, d.owner) for d in hp.directories]
     assert dirs == [
@@ -165,6 +167,7 @@ def test_the_files_a_host_gets_with_their_owners_and_modes(lab_ca, monkeypatch):
         ("pgbackrest", "/var/log/pgbackrest", "750", pg),
         ("pgbackrest", "/etc/pgbackrest", "755", "root:root"),
         ("backups", "/var/backups/tsdb", "700", pg),
+        ("backups", "/var/lib/tsdb-deploy/metrics", "755", pg),
     ]
 
 
@@ -185,9 +188,9 @@ def test_a_docker_host_gets_the_compose_project_and_dockerds_files(lab_ca, monke
     [
         ("native-pitr-tls",
          ["postgresql", "postgresql@17-main", "pgbouncer", "prometheus-postgres-exporter",
-          "prometheus-pgbouncer-exporter"]),
+          "prometheus-pgbouncer-exporter", "prometheus-node-exporter"]),
         ("docker-bridge-pitr", ["docker", "prometheus-postgres-exporter",
-                                "prometheus-pgbouncer-exporter"]),
+                                "prometheus-pgbouncer-exporter", "prometheus-node-exporter"]),
     ],
 )  # fmt: skip
 def test_the_services_each_runtime_keeps_running(case, services, lab_ca, monkeypatch):

@@ -22,6 +22,7 @@ def test_upstream_packages_are_timescales_community_build():
         "pgbouncer",
         "prometheus-postgres-exporter",
         "prometheus-pgbouncer-exporter",
+        "prometheus-node-exporter",
         "pgbackrest",
     ]
 
@@ -34,6 +35,7 @@ def test_distro_packages_are_debians():
         "pgbouncer",
         "prometheus-postgres-exporter",
         "prometheus-pgbouncer-exporter",
+        "prometheus-node-exporter",
         "pgbackrest",
     ]
 

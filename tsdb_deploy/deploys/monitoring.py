@@ -1,6 +1,6 @@
 """What operators and monitoring read: tsdb-status (the documents' monitoring list, with Nagios
-exit codes), prometheus-postgres-exporter and prometheus-pgbouncer-exporter, logging in as the
-monitoring role."""
+exit codes); prometheus-postgres-exporter and prometheus-pgbouncer-exporter, logging in as the
+monitoring role; prometheus-node-exporter, for the host and tsdb-backup's metrics."""
 
 from __future__ import annotations
 
@@ -50,6 +50,20 @@ def monitoring(hp: HostPlan) -> None:
     operations.service_running(
         name="prometheus-pgbouncer-exporter running, enabled at boot",
         service=exporter.POOLER_SERVICE,
+        enabled=True,
+        known=hp.services,
+    )
+    restart = f"systemctl restart {exporter.NODE_SERVICE}"  # a new ARGS needs a new process
+    operations.service_config(
+        name="prometheus-node-exporter's environment",
+        files=hp.files_of("node_exporter"),
+        reload=restart,
+        restart=restart,
+        known=hp.known_paths,
+    )
+    operations.service_running(
+        name="prometheus-node-exporter running, enabled at boot",
+        service=exporter.NODE_SERVICE,
         enabled=True,
         known=hp.services,
     )

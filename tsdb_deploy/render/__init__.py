@@ -85,6 +85,7 @@ class FileValues:
     monitor_verifier: str  # PgBouncer's userlist: the monitoring role reads its statistics
     exporter_listen: str
     pgbouncer_exporter_listen: str
+    node_exporter_listen: str
 
 
 def host_files(
@@ -101,9 +102,10 @@ def host_files(
     - record, tools, backups, pitr: plan.json, tsdb-pg and tsdb-psql, the backup tools and
       schedules;
     - maintenance: the cron job the Apache-only build needs (installed or removed by license);
-    - monitoring, exporter, pooler_exporter: tsdb-status and its config;
+    - monitoring, exporter, pooler_exporter, node_exporter: tsdb-status and its config;
       prometheus-postgres-exporter's environment, password and queries;
-      prometheus-pgbouncer-exporter's unit and environment.
+      prometheus-pgbouncer-exporter's unit and environment; prometheus-node-exporter's
+      environment.
     """
     v = values
     out: list[HostFile] = []
@@ -172,6 +174,8 @@ def host_files(
             address=rt.local_address(), port=rt.pgbouncer_port, role=v.monitor_role,
             password=v.monitor_password, tls=v.tls, listen=v.pgbouncer_exporter_listen),
                  mode="640", owner=f"root:{exporter.USER}", secret=True, restart=True),
+        HostFile("node_exporter", exporter.NODE_ENV_FILE,
+                 exporter.node_environment(listen=v.node_exporter_listen), restart=True),
     ]  # fmt: skip
     return out
 
@@ -212,7 +216,11 @@ def host_directories(rt: Runtime, values: FileValues) -> list[Directory]:
             Directory("service", rt.config_dir, "700", postgres),
             Directory("service", rt.pooler_config_dir, "750", postgres),
         ]
-    out.append(Directory("backups", values.backup_dir, "700", postgres))
+    out += [
+        Directory("backups", values.backup_dir, "700", postgres),
+        # tsdb-backup (postgres) writes its metrics here; the node exporter reads them
+        Directory("backups", backups.METRICS_DIR, "755", postgres),
+    ]
     return out
 
 

@@ -14,6 +14,10 @@ SCHEDULE = {
     "monthly": "45 4 1 * *",
 }
 TSDB_PG = "/usr/local/bin/tsdb-pg"
+# tsdb-backup writes its tiers' newest verified backups here after every run, in Prometheus's
+# text format; node_exporter's textfile collector serves it (render/exporter.py)
+METRICS_DIR = "/var/lib/tsdb-deploy/metrics"
+METRICS_FILE = f"{METRICS_DIR}/tsdb_backup.prom"
 
 
 def default_compression(pg_version: int) -> str:
@@ -30,6 +34,7 @@ def backup_conf(*, backup_dir: str, database: str, keep: dict[str, int], compres
         **{f"MAX_{t.upper()}_BACKUPS": keep[t] for t in TIERS},
         "BACKUP_COMPRESSION": compression,
         "TSDB_PG": TSDB_PG,
+        "BACKUP_METRICS_FILE": METRICS_FILE,
     }
     return header("read by tsdb-backup and tsdb-restore") + "".join(
         formats.conf_line(key, value) + "\n" for key, value in values.items()

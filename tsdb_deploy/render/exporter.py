@@ -2,7 +2,9 @@
 
 - prometheus-postgres-exporter: its environment file, its password file and the queries it adds
   for TimescaleDB;
-- prometheus-pgbouncer-exporter: its unit and environment file, for PgBouncer's pools.
+- prometheus-pgbouncer-exporter: its unit and environment file, for PgBouncer's pools;
+- prometheus-node-exporter: its environment file, for the host's disks and tsdb-backup's
+  metrics (written by tsdb-backup itself after every run, read by the textfile collector).
 
 Both log in as the monitoring role (pg_monitor's rights in PostgreSQL, SHOW only in PgBouncer's
 console) over TCP from the host with SCRAM, as any local client, so the docker runtime needs
@@ -18,6 +20,7 @@ from urllib.parse import quote
 import yaml
 
 from .. import formats
+from .backups import METRICS_DIR
 from .text import header
 
 ENV_FILE = "/etc/default/prometheus-postgres-exporter"  # the Debian unit's EnvironmentFile
@@ -32,6 +35,10 @@ POOLER_ENV_FILE = f"/etc/default/{POOLER_SERVICE}"
 # cannot remove a dependency.
 POOLER_UNIT = f"/etc/systemd/system/{POOLER_SERVICE}.service"
 POOLER_BINARY = f"/usr/bin/{POOLER_SERVICE}"
+NODE_SERVICE = "prometheus-node-exporter"
+NODE_ENV_FILE = f"/etc/default/{NODE_SERVICE}"  # the Debian unit's EnvironmentFile
+NODE_TEXTFILE_DIR = "/var/lib/prometheus/node-exporter"  # Debian's, for its own collectors
+SERVICES = (SERVICE, POOLER_SERVICE, NODE_SERVICE)
 
 # TimescaleDB, beside the exporter's own PostgreSQL metrics. A query that fails (e.g.
 # compression on the Apache-only build) is logged by the exporter; the others still answer.
@@ -166,4 +173,16 @@ def pooler_unit() -> str:
             "[Install]",
             "WantedBy=multi-user.target",
         )
+    )
+
+
+def node_environment(*, listen: str) -> str:
+    """Where the node exporter serves, and its textfile directories: Debian's (its collectors'
+    package writes there) and tsdb-backup's."""
+    args = (f"--web.listen-address={listen} --collector.textfile.directory={NODE_TEXTFILE_DIR} "
+            f"--collector.textfile.directory={METRICS_DIR}")  # fmt: skip
+    return (
+        header("the node exporter's environment")
+        + formats.environment_file_line("ARGS", args)
+        + "\n"
     )

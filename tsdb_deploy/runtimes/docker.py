@@ -312,7 +312,7 @@ class DockerRuntime(Runtime):
         # psql on the host: clients and checks reach PostgreSQL and PgBouncer as the
         # application does, through the published ports; the exporters do the same
         client = ["postgresql-client", "prometheus-postgres-exporter",
-                  "prometheus-pgbouncer-exporter"]  # fmt: skip
+                  "prometheus-pgbouncer-exporter", "prometheus-node-exporter"]  # fmt: skip
         if self.docker_source == "upstream":
             return ["docker-ce", "docker-ce-cli", "containerd.io", "docker-compose-plugin",
                     *client]  # fmt: skip

@@ -155,7 +155,7 @@ class NativeRuntime(Runtime):
         pitr = ["pgbackrest"] if self.pitr else []
         return [f"postgresql-{v}", timescaledb, f"postgresql-client-{v}", "pgbouncer",
                 "prometheus-postgres-exporter", "prometheus-pgbouncer-exporter",
-                *pitr]  # fmt: skip
+                "prometheus-node-exporter", *pitr]  # fmt: skip
 
     def check(self) -> None:
         """package_source 'distro' only where the distribution ships this PostgreSQL with
