@@ -10,6 +10,15 @@ from .. import operations
 from ..host_plan import HostPlan
 from ..render import exporter
 
+# Each exporter: its files' step, and how a changed file takes effect (none reloads: a new
+# command line or password needs a new process; a new unit file, systemd reading it first).
+EXPORTERS = (
+    (exporter.SERVICE, "exporter", f"systemctl restart {exporter.SERVICE}"),
+    (exporter.POOLER_SERVICE, "pooler_exporter",
+     f"systemctl daemon-reload && systemctl restart {exporter.POOLER_SERVICE}"),
+    (exporter.NODE_SERVICE, "node_exporter", f"systemctl restart {exporter.NODE_SERVICE}"),
+)  # fmt: skip
+
 
 @deploy("Monitoring")
 def monitoring(hp: HostPlan) -> None:
@@ -25,45 +34,17 @@ def monitoring(hp: HostPlan) -> None:
         role=hp.monitor_role,
         verifier=hp.monitor_verifier,
     )
-    restart = f"systemctl restart {exporter.SERVICE}"  # it has no reload
-    operations.service_config(
-        name="prometheus-postgres-exporter's environment, password and queries",
-        files=hp.files_of("exporter"),
-        reload=restart,
-        restart=restart,
-        known=hp.known_paths,
-    )
-    operations.service_running(
-        name="prometheus-postgres-exporter running, enabled at boot",
-        service=exporter.SERVICE,
-        enabled=True,
-        known=hp.services,
-    )
-    restart = f"systemctl daemon-reload && systemctl restart {exporter.POOLER_SERVICE}"
-    operations.service_config(
-        name="prometheus-pgbouncer-exporter's unit and environment",
-        files=hp.files_of("pooler_exporter"),
-        reload=restart,
-        restart=restart,
-        known=hp.known_paths,
-    )
-    operations.service_running(
-        name="prometheus-pgbouncer-exporter running, enabled at boot",
-        service=exporter.POOLER_SERVICE,
-        enabled=True,
-        known=hp.services,
-    )
-    restart = f"systemctl restart {exporter.NODE_SERVICE}"  # a new ARGS needs a new process
-    operations.service_config(
-        name="prometheus-node-exporter's environment",
-        files=hp.files_of("node_exporter"),
-        reload=restart,
-        restart=restart,
-        known=hp.known_paths,
-    )
-    operations.service_running(
-        name="prometheus-node-exporter running, enabled at boot",
-        service=exporter.NODE_SERVICE,
-        enabled=True,
-        known=hp.services,
-    )
+    for service, step, restart in EXPORTERS:
+        operations.service_config(
+            name=f"{service}'s configuration",
+            files=hp.files_of(step),
+            reload=restart,
+            restart=restart,
+            known=hp.known_paths,
+        )
+        operations.service_running(
+            name=f"{service} running, enabled at boot",
+            service=service,
+            enabled=True,
+            known=hp.services,
+        )
