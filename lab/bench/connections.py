@@ -1,10 +1,11 @@
 """Connection load: many application clients through PgBouncer, then straight to PostgreSQL.
 
-  python -m lab.bench.connections [--clients 500] [--seconds 60] [--think-ms 1000] [--keep]
+  python -m lab.bench.connections [--clients 500] [--seconds 60] [--think-ms 1000,5000] [--keep]
 
 Starts a native test host of 2 GiB and 1 CPU, deploys the project on it with this machine
 allowed as an application client, and loads 90 days of events. Then, for each target (first
-PostgreSQL's port, then PgBouncer's), `--clients` clients connect as the application does
+PostgreSQL's port, then PgBouncer's) and each load level (a mean think time), `--clients`
+clients connect as the application does
 (TLS with verify-full, SCRAM, one connection each, opened over a ramp) and loop for a bounded
 time: a dashboard query (queries.py, the SQL this project serves) nine times in ten, a batch
 of ten events the tenth, with an exponential think time between. A client whose connection
@@ -16,7 +17,7 @@ errors, p50/p95/p99 latency of the operations (a client's wait for PgBouncer's p
 included), and the most server connections the application role held (pg_stat_activity,
 sampled every second). Results: bench/results/connections.json and .md. A benchmark, not a
 test: nothing is asserted here; the integration suite runs `run` at a small size against its
-native host and asserts what must hold (test_native_host).
+test hosts and asserts what must hold (tests/integration/pooling.py).
 """
 
 from __future__ import annotations
@@ -277,7 +278,7 @@ INSERT INTO klaviyo_campaigns (id, name, status, created_at, updated_at)
   ON CONFLICT DO NOTHING;
 INSERT INTO klaviyo_events (id, metric_id, profile_id, "timestamp", value, properties, raw_data,
                             campaign_id)
-  SELECT 'E' || i, 'M' || (1 + i % {METRICS}), 'P' || (i * 7919 % {PROFILES}),
+  SELECT 'E' || i, 'M' || (1 + i % {METRICS}), 'P' || (i::bigint * 7919 % {PROFILES}),
          '{end}'::timestamptz - (i % ({DAYS} * 86400)) * INTERVAL '1 second', (i % 1000) / 10.0,
          jsonb_build_object('Campaign Name', 'Campaign ' || (i % {CAMPAIGNS}), 'Source', 'web'),
          jsonb_build_object('raw', md5(i::text)),
@@ -289,18 +290,17 @@ SQL""",
     )
 
 
-def report(results: dict) -> str:
-    host, rows = results["host"], []
+def _table(run: dict) -> list[str]:
+    """One load level: a row per measure, a column per target."""
     targets = [("postgresql", "PostgreSQL, direct"), ("pgbouncer", "PgBouncer")]
+    rows = ["| | " + " | ".join(title for _, title in targets) + " |", "|---|---:|---:|"]
 
     def row(title: str, value) -> None:
-        rows.append(f"| {title} | " + " | ".join(value(results[t]) for t, _ in targets) + " |")
+        rows.append(f"| {title} | " + " | ".join(value(run[t]) for t, _ in targets) + " |")
 
     def ms(key: str, which: str):
         return lambda r: f"{r[key][which]:.1f}" if which in r[key] else "-"
 
-    load = results["pgbouncer"]["load"]
-    row("port", lambda r: str(r["port"]))
     row("clients that got a connection", lambda r: f"{r['clients_connected']} of "
         f"{r['load']['clients']}")  # fmt: skip
     row("connection errors", lambda r: f"{r['connect_errors']:,}")
@@ -316,71 +316,100 @@ def report(results: dict) -> str:
     row("client CPU (s)", lambda r: f"{r['client_cpu_s']:.0f}")
     errors = [
         f"- {title}: " + "; ".join(f"{m!r} x{c:,}" for m, c in
-                                   results[t]["connect_errors_by_message"].items())
-        for t, title in targets if results[t]["connect_errors_by_message"]
+                                   run[t]["connect_errors_by_message"].items())
+        for t, title in targets if run[t]["connect_errors_by_message"]
     ]  # fmt: skip
-    return "\n".join(
-        [
-            f"# Connection load: {load['clients']} clients through PgBouncer and straight to "
-            "PostgreSQL",
-            "",
-            f"Run {results['started']}, `{results['command']}`.",
-            "",
-            f"- Host: native test host, {host['memory']} memory, {host['cpus']} CPU; "
-            f"max_connections {host['max_connections']}, PgBouncer's server pool "
-            f"{host['server_pool']} (default_pool_size {host['default_pool_size']} + reserve "
-            f"{host['reserve_pool_size']}), max_client_conn {host['max_client_conn']}.",
-            f"- Data: {results['events']:,} events over {DAYS} days, {METRICS} metrics.",
-            f"- Each target: {load['clients']} clients, connections opened over "
-            f"{load['ramp_s']:.0f} s, then {load['seconds']:.0f} s of load; each client a "
-            f"dashboard query (9 in 10) or {INGEST_ROWS} events (1 in 10), think time "
-            f"{load['think_ms']:.0f} ms (exponential); TLS verify-full and SCRAM; a failed "
-            f"connection retried after {RETRY_S:.0f} s.",
-            "",
-            "| | " + " | ".join(title for _, title in targets) + " |",
-            "|---|---:|---:|",
-            *rows,
-            "",
-            *(["Connection errors by message:", "", *errors, ""] if errors else []),
-        ]
-    )
+    return [*rows, "", *(["Connection errors by message:", "", *errors, ""] if errors else [])]
+
+
+def report(results: dict) -> str:
+    host, runs = results["host"], results["runs"]
+    load = runs[0]["pgbouncer"]["load"]
+    out = [
+        f"# Connection load: {load['clients']} clients through PgBouncer and straight to "
+        "PostgreSQL",
+        "",
+        f"Run {results['started']}, `{results['command']}`.",
+        "",
+        f"- Host: native test host, {host['memory']} memory, {host['cpus']} CPU; "
+        f"max_connections {host['max_connections']}, PgBouncer's server pool "
+        f"{host['server_pool']} (default_pool_size {host['default_pool_size']} + reserve "
+        f"{host['reserve_pool_size']}), max_client_conn {host['max_client_conn']}.",
+        f"- Data: {results['events']:,} events over {DAYS} days, {METRICS} metrics.",
+        f"- Each target and load level: {load['clients']} clients, connections opened over "
+        f"{load['ramp_s']:.0f} s, then {load['seconds']:.0f} s of load; each client a "
+        f"dashboard query (9 in 10) or {INGEST_ROWS} events (1 in 10), then a think time "
+        f"(exponential, mean per level below); TLS verify-full and SCRAM; a failed connection "
+        f"retried after {RETRY_S:.0f} s. Every direct level runs before PgBouncer's, whose idle "
+        "server connections would otherwise hold the direct clients' slots.",
+        "",
+    ]
+    for run in runs:
+        think = run["think_ms"]
+        offered = load["clients"] * 1000 / think
+        out += [f"## Think time {think:.0f} ms (about {offered:.0f} operations/s offered)", ""]
+        out += _table(run)
+    return "\n".join(out)
+
+
+def _think_times(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of milliseconds: {text!r}") from None
+    if not values or min(values) <= 0:
+        raise argparse.ArgumentTypeError("think times must be positive")
+    return values
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="connections", description=__doc__.split("\n")[0])
     parser.add_argument("--clients", type=int, default=500)
-    parser.add_argument("--seconds", type=float, default=60, help="load per target")
+    parser.add_argument("--seconds", type=float, default=60, help="load per target and level")
     parser.add_argument("--ramp", type=float, default=10, help="seconds to open connections")
-    parser.add_argument("--think-ms", type=float, default=1000, help="mean pause per client")
+    parser.add_argument(
+        "--think-ms",
+        type=_think_times,
+        default=(1000.0, 5000.0),
+        help="mean pause per client, one load level each (default 1000,5000)",
+    )
     parser.add_argument("--events", type=int, default=300_000)
     parser.add_argument("--keep", action="store_true", help="leave the test host running")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     args = parser.parse_args(argv)
-    if min(args.clients, args.seconds, args.think_ms, args.events) <= 0 or args.ramp < 0:
-        parser.error("--clients, --seconds, --think-ms and --events must be positive")
+    if min(args.clients, args.seconds, args.events) <= 0 or args.ramp < 0:
+        parser.error("--clients, --seconds and --events must be positive")
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     testhosts.start(HOST)
     try:
         deploy([HOST], {**DISTRO, **testhosts.app_client_data("native", HOST.name)})
         seed(HOST.name, args.events)
         record, targets = endpoints(HOST.name)
-        load = Load(args.clients, args.seconds, args.ramp, args.think_ms)
-        results = {"started": started, "command": " ".join(["python -m lab.bench.connections",
-                                                             *(argv or sys.argv[1:])]),
-                   "events": args.events}  # fmt: skip
-        for name in ("postgresql", "pgbouncer"):  # direct first: PgBouncer keeps its pool open
-            print(f"connections: {args.clients} clients to {name}...", file=sys.stderr)
-            results[name] = run(targets[name], load)
+        runs = [{"think_ms": think} for think in args.think_ms]
+        for name in ("postgresql", "pgbouncer"):
+            for level in runs:
+                print(f"connections: {args.clients} clients to {name}, think time "
+                      f"{level['think_ms']:.0f} ms...", file=sys.stderr)  # fmt: skip
+                load = Load(args.clients, args.seconds, args.ramp, level["think_ms"])
+                level[name] = run(targets[name], load)
     finally:
         if not args.keep:
             testhosts.remove(HOST.name)
     pooler = record["pooler"]["settings"]
-    results["host"] = {
-        "memory": HOST.memory,
-        "cpus": HOST.cpus,
-        "max_connections": record["parameters"]["max_connections"],
-        "server_pool": record["pooler"]["server_pool"],
-        **{k: pooler[k] for k in ("default_pool_size", "reserve_pool_size", "max_client_conn")},
+    results = {
+        "started": started,
+        "command": " ".join(["python -m lab.bench.connections", *(argv or sys.argv[1:])]),
+        "events": args.events,
+        "host": {
+            "memory": HOST.memory,
+            "cpus": HOST.cpus,
+            "max_connections": record["parameters"]["max_connections"],
+            "server_pool": record["pooler"]["server_pool"],
+            **{
+                k: pooler[k] for k in ("default_pool_size", "reserve_pool_size", "max_client_conn")
+            },  # fmt: skip
+        },
+        "runs": runs,
     }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "connections.json").write_text(json.dumps(results, indent=2) + "\n")

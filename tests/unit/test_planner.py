@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-from tsdb_deploy.planner import PROFILES, Hardware, Plan, PlanError, Workload, budget, plan
+from tsdb_deploy.planner import PROFILES, Hardware, Plan, PlanError, Workload, budget, plan, pooler
 from tsdb_deploy.planner.parameters import PARAMETERS
 from tsdb_deploy.units import GIB, KIB, MIB, TIB
 
@@ -99,7 +99,10 @@ def test_worst_case_budget_fits(row):
     assert p.budget.total <= memory
     assert p.budget.fits
     # the plan's budget is the budget of the values it writes
-    assert budget.compute(memory, _values(p), p.workload.pooler_max_client_conn) == p.budget
+    assert (
+        budget.compute(memory, _values(p), pooler.client_limit(p.workload.pooler_max_client_conn))
+        == p.budget
+    )
 
 
 def test_budget_inputs_are_exactly_what_compute_reads():
@@ -138,7 +141,7 @@ def test_work_mem_within_floor_and_cap_and_as_large_as_fits(row):
     if work_mem < profile.work_mem_cap:
         # not needlessly small: the next step up (64kB below 4MB, 1MB above) would not fit
         step = MIB if work_mem >= 4 * MIB else 64 * KIB
-        clients = row[0].workload.pooler_max_client_conn
+        clients = pooler.client_limit(row[0].workload.pooler_max_client_conn)
         assert not budget.compute(memory, {**v, "work_mem": work_mem + step}, clients).fits
 
 
@@ -238,7 +241,8 @@ def _hand_work_mem(
 ):
     """budget.py's model written out with its constants' values (300 bytes per lock slot for
     MaxBackends, 6MB per backend, 2MB for each of 6 auxiliary processes, hash_mem_multiplier 2,
-    OS headroom 8% within 192MB..8GB, PgBouncer 4MB + 10kB for each of 500 clients): the largest
+    OS headroom 8% within 192MB..8GB, PgBouncer 4MB + 10kB for each of 500 application clients
+    and 3 console sessions): the largest
     work_mem whose worst case fits, rounded, and the budget's parts at that work_mem."""
     max_backends = connections + av_workers + 1 + worker_processes + wal_senders
     shared_memory = shared + wal_buffers + locks * max_backends * 300
@@ -246,7 +250,7 @@ def _hand_work_mem(
     processes = backends * 6 * MIB + 6 * 2 * MIB
     maintenance_total = maintenance + av_workers * av_mem
     headroom = int(min(8 * GIB, max(192 * MIB, memory * 0.08)))
-    pooler = 4 * MIB + 500 * 10 * KIB
+    pooler = 4 * MIB + (500 + 3) * 10 * KIB
     spare = memory - shared_memory - processes - maintenance_total - headroom - pooler
     per_slot = int(spare / ((connections + parallel) * 2.0)) // KIB * KIB
     step = MIB if per_slot >= 4 * MIB else 64 * KIB

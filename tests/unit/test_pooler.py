@@ -46,7 +46,12 @@ def test_a_max_connections_that_leaves_no_pool_is_refused():
 @pytest.mark.parametrize("clients", [10, 500, 20000])
 def test_pgbouncer_is_in_the_memory_budget_and_its_file_limit(clients):
     p = plan(Hardware(8 * GIB, 2), Workload(pooler_max_client_conn=clients))
-    assert p.budget.pooler == POOLER_BASE + clients * POOLER_PER_CLIENT
+    # the console's sessions (the exporter, tsdb-status, an operator) count as clients too
+    limit = {st.name: st.value for st in p.pooler.settings}["max_client_conn"]
+    assert limit == clients + pooler_plan.CONSOLE_CLIENTS
+    assert (
+        p.budget.pooler == POOLER_BASE + (clients + pooler_plan.CONSOLE_CLIENTS) * POOLER_PER_CLIENT
+    )
     assert p.budget.total <= 8 * GIB
     assert p.pooler.open_files > clients + p.pooler.server_pool
 

@@ -109,7 +109,8 @@ def plan(
     if unused:  # every table entry is planned, so this is a bug guard
         raise PlanError(f"overrides for parameters the planner does not set: {', '.join(unused)}")
     values = {name: p.value for name, p in draft.params.items()}
-    result = budget.compute(hardware.memory_bytes, values, workload.pooler_max_client_conn)
+    clients = pooler.client_limit(workload.pooler_max_client_conn)
+    result = budget.compute(hardware.memory_bytes, values, clients)
     if not result.fits:
         overridden = [p.name for p in draft.params.values() if p.overridden]
         hint = (

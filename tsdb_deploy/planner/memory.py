@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..units import GIB, KIB, MIB, format_size, round_down
-from . import budget
+from . import budget, pooler
 from .draft import Draft
 from .inputs import PlanError
 
@@ -93,7 +93,7 @@ def _plan_work_mem(draft: Draft) -> None:
     """The largest work_mem whose worst case fits, within the profile's floor and cap."""
     profile, memory = draft.profile, draft.hardware.memory_bytes
     values = {name: p.value for name, p in draft.params.items()}
-    clients = draft.workload.pooler_max_client_conn
+    clients = pooler.client_limit(draft.workload.pooler_max_client_conn)
     fitting = budget.work_mem_that_fits(memory, values, clients)
     if fitting < profile.work_mem_floor and not draft.is_overridden("work_mem"):
         least = budget.compute(memory, {**values, "work_mem": profile.work_mem_floor}, clients)

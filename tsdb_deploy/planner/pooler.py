@@ -39,6 +39,15 @@ RESERVE_FRACTION = 5
 MAX_PREPARED_STATEMENTS = 200
 # Descriptors besides client and server sockets: listening sockets, log, TLS, libevent.
 FD_MARGIN = 64
+# Console sessions that count against max_client_conn like any client:
+# prometheus-pgbouncer-exporter's, tsdb-status's and an operator's. Without them the last
+# application client is refused (measured: 500 clients on max_client_conn 500, one refused).
+CONSOLE_CLIENTS = 3
+
+
+def client_limit(app_clients: int) -> int:
+    """max_client_conn for `app_clients` application connections (pgbouncer_max_client_conn)."""
+    return app_clients + CONSOLE_CLIENTS
 
 
 @dataclass(frozen=True)
@@ -94,14 +103,17 @@ def plan(max_connections: int, workload: Workload) -> PoolerPlan:
     pool, pool_reason = server_pool(max_connections)
     reserve = max(1, pool // RESERVE_FRACTION)
     default = pool - reserve
-    clients = workload.pooler_max_client_conn
+    app_clients = workload.pooler_max_client_conn
+    clients = client_limit(app_clients)
     statement_s = workload.app_statement_timeout_s
     idle_tx_s = workload.app_idle_in_transaction_timeout_s
     s = PoolerSetting
     settings = (
         s("pool_mode", "transaction",
           "a server connection per transaction: many application pools share a few backends"),
-        s("max_client_conn", clients, "inventory pgbouncer_max_client_conn"),
+        s("max_client_conn", clients,
+          f"inventory pgbouncer_max_client_conn ({app_clients}) + {CONSOLE_CLIENTS} console "
+          "sessions (the exporter, tsdb-status, an operator), which count against it too"),
         s("default_pool_size", default,
           f"the server pool ({pool}: {pool_reason}) less the reserve"),
         s("reserve_pool_size", reserve, f"a fifth of the server pool ({pool}), for bursts"),
