@@ -4,12 +4,19 @@ Production inventories name their own certificate and key (tls_cert_file, tls_ke
 outside git); test hosts get theirs from a CA made once per checkout in .sandbox/tls/ (outside
 git), issued when the host starts, for its name, its address, localhost and 127.0.0.1, so that
 clients can connect with sslmode=verify-full against lab.tls.CA_CERT.
+
+Test hosts start in parallel (testhosts.start_many, parallel pytest): every read and write of
+these files happens under one lock, and each file appears whole (written aside, renamed).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import fcntl
 import ipaddress
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from cryptography import x509
@@ -29,20 +36,41 @@ def _name(common: str) -> x509.Name:
                       x509.NameAttribute(NameOID.COMMON_NAME, common)])  # fmt: skip
 
 
+@contextlib.contextmanager
+def _locked() -> Iterator[None]:
+    """One reader or writer of the CA and host files at a time, across threads (each open
+    gets its own flock) and processes."""
+    DIR.mkdir(parents=True, exist_ok=True)
+    with open(DIR / ".lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+def _write(path: Path, data: bytes, mode: int = 0o644) -> None:
+    """`path` appears whole, with `mode` from the start."""
+    aside = path.with_name(f".{path.name}.new")
+    fd = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "wb") as handle:
+        os.fchmod(handle.fileno(), mode)
+        handle.write(data)
+    os.replace(aside, path)
+
+
 def _write_key(path: Path, key) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.touch(mode=0o600)
-    path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )  # fmt: skip
+    _write(path, pem, 0o600)
 
 
 def ensure_ca() -> Path:
     """The lab CA's certificate (made on first use); its key stays in .sandbox/tls/."""
+    with _locked():
+        return _ensure_ca()
+
+
+def _ensure_ca() -> Path:
     if CA_CERT.is_file() and CA_KEY.is_file():
         return CA_CERT
     key = ec.generate_private_key(ec.SECP256R1())
@@ -73,7 +101,7 @@ def ensure_ca() -> Path:
         .sign(key, hashes.SHA256())
     )
     _write_key(CA_KEY, key)
-    CA_CERT.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    _write(CA_CERT, cert.public_bytes(serialization.Encoding.PEM))
     return CA_CERT
 
 
@@ -86,7 +114,12 @@ def host_files(name: str) -> tuple[Path, Path]:
 def issue(name: str, addresses: list[str] = ()) -> tuple[Path, Path]:
     """A certificate for host `name` valid for its name, `addresses`, localhost and loopback;
     reissued when one is missing from the current one or it expires within RENEW_WITHIN."""
-    ensure_ca()
+    with _locked():
+        return _issue(name, addresses)
+
+
+def _issue(name: str, addresses: list[str]) -> tuple[Path, Path]:
+    _ensure_ca()
     cert_path, key_path = host_files(name)
     wanted_dns = {name, "localhost"}
     wanted_ips = {ipaddress.ip_address(a) for a in ("127.0.0.1", "::1", *addresses)}
@@ -119,5 +152,5 @@ def issue(name: str, addresses: list[str] = ()) -> tuple[Path, Path]:
         .sign(ca_key, hashes.SHA256())
     )
     _write_key(key_path, key)
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    _write(cert_path, cert.public_bytes(serialization.Encoding.PEM))
     return cert_path, key_path

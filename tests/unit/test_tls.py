@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import contextlib
 import ssl
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from cryptography import x509
 
 from lab import tls as lab_tls
 from tsdb_deploy import tls
@@ -19,6 +21,18 @@ def test_a_lab_pair_loads_and_its_key_stays_out_of_repr(lab_ca):
     pair = tls.load(str(lab_ca / "{host}.crt"), str(lab_ca / "{host}.key"), "@docker/db1")
     assert "BEGIN CERTIFICATE" in pair.cert_text
     assert "PRIVATE KEY" not in repr(pair)
+
+
+def test_hosts_started_at_once_get_certificates_of_one_ca(lab_ca):
+    """Test hosts start in parallel: on a fresh checkout each start makes or reads the CA, and
+    none may read a half-written file or sign with a CA another start replaced."""
+    names = [f"db{i}" for i in range(8)]
+    with ThreadPoolExecutor(len(names)) as pool:
+        pairs = list(pool.map(lambda n: lab_tls.issue(n, ["10.0.0.5"]), names))
+    ca = x509.load_pem_x509_certificate(lab_tls.CA_CERT.read_bytes())
+    for cert_path, _key in pairs:
+        cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+        cert.verify_directly_issued_by(ca)
 
 
 def test_the_lab_certificate_verifies_for_the_hosts_name_and_address(lab_ca):
