@@ -78,7 +78,7 @@ STATUS_THRESHOLDS = {
     "pool_wait_warning_s": (1, 0, 3600, "the longest a client has waited for a connection"),
     "pool_wait_critical_s": (5, 0, 3600, "the same, critical (the documents' 5 s timeout)"),
     "slow_query_warning_ms": (1000, 1, 3600000, "the slowest statement's mean time"),
-    "rollback_warning_pct": (5, 0, 100, "transactions rolled back since the last reset"),
+    "rollback_warning_pct": (5, 0, 100, "transactions rolled back since the previous check"),
     "rollback_critical_pct": (20, 0, 100, "the same, critical"),
     "replica_lag_warning_s": (30, 1, 86400, "a replica's replay lag"),
     "replica_lag_critical_s": (300, 1, 86400, "the same, critical"),

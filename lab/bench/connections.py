@@ -13,11 +13,11 @@ fails or breaks counts the error and tries again after the documents' connection
 an application pool does.
 
 Per target: connection errors (by message), clients that never got in, operations and their
-errors, p50/p95/p99 latency of the operations (a client's wait for PgBouncer's pool
-included), and the most server connections the application role held (pg_stat_activity,
-sampled every second). Results: bench/results/connections.json and .md. A benchmark, not a
-test: nothing is asserted here; the integration suite runs `run` at a small size against its
-test hosts and asserts what must hold (tests/integration/pooling.py).
+errors, p50/p95/p99 latency of the operations finished after the ramp (a client's wait for
+PgBouncer's pool included), and the most server connections the application role held
+(pg_stat_activity, sampled every second). Results: bench/results/connections.json and .md.
+A benchmark, not a test: nothing is asserted here; the integration suite runs `run` at a
+small size against its test hosts and asserts what must hold (tests/integration/pooling.py).
 """
 
 from __future__ import annotations
@@ -129,7 +129,12 @@ INGEST_SQL = (
 )
 
 
-async def _client(n: int, endpoint: Endpoint, load: Load, deadline: float, out: Outcome):
+async def _client(
+    n: int, endpoint: Endpoint, load: Load, window: tuple[float, float], out: Outcome
+):
+    """One application connection: `window` (monotonic start, end) is the measured time after
+    the ramp; operations finishing in it are counted and timed."""
+    start, deadline = window
     rng = random.Random(load.seed * 1000 + n)
     mix = operations(rng)
     await asyncio.sleep(load.ramp_s * n / max(1, load.clients))
@@ -163,9 +168,12 @@ async def _client(n: int, endpoint: Endpoint, load: Load, deadline: float, out: 
             out.operation_errors[_message(exc)] += 1
             if conn.broken or conn.closed:
                 conn = None
-            continue
-        out.latency_ms.append((time.monotonic() - began) * 1000)
-        done += 1
+        else:
+            finished = time.monotonic()
+            if start <= finished <= deadline:
+                out.latency_ms.append((finished - began) * 1000)
+            done += 1
+        # after a failed operation too: an application does not retry in a tight loop
         await asyncio.sleep(min(rng.expovariate(1000 / load.think_ms), 10 * load.think_ms / 1000))
     if conn is not None:
         await conn.close()
@@ -204,10 +212,10 @@ def run(endpoint: Endpoint, load: Load) -> dict:
     out = Outcome()
 
     async def main() -> None:
-        began = time.monotonic()
-        deadline = began + load.ramp_s + load.seconds
-        sampler = asyncio.create_task(_server_connections(endpoint, deadline, out))
-        await asyncio.gather(*(_client(n, endpoint, load, deadline, out)
+        start = time.monotonic() + load.ramp_s
+        window = (start, start + load.seconds)
+        sampler = asyncio.create_task(_server_connections(endpoint, window[1], out))
+        await asyncio.gather(*(_client(n, endpoint, load, window, out)
                                for n in range(load.clients)))  # fmt: skip
         await sampler
 

@@ -518,6 +518,14 @@ def test_the_status_as_prometheus_metrics(tmp_path):
     assert f"tsdb_backup_stale_after_seconds{hourly} 7200" in lines
     assert not [line for line in lines if line.startswith(
         f"tsdb_backup_newest_verified_timestamp_seconds{hourly}")]  # fmt: skip
+    # due: the newest verified backup's start plus the limit; a tier without one, the first
+    # backup's start (hourly's unverified 09:00 is not the first: daily's 02:00 is) plus its
+    # limit, so a new host's weekly tier is not due before a week of backups
+    first = int(at("2025-03-16T02:00:00").timestamp())
+    assert f"tsdb_backup_due_timestamp_seconds{daily} {started + 26 * 3600}" in lines
+    assert f"tsdb_backup_due_timestamp_seconds{hourly} {first + 2 * 3600}" in lines
+    weekly = '{database="klaviyo_analytics",tier="weekly"}'
+    assert f"tsdb_backup_due_timestamp_seconds{weekly} {first + 8 * 86400}" in lines
     for line in lines:  # the text format: comments, or name{labels} value
         assert (
             line.startswith("# HELP tsdb_backup_")
@@ -526,7 +534,13 @@ def test_the_status_as_prometheus_metrics(tmp_path):
         )
 
 
-def test_metrics_are_written_readable_and_a_failure_to_write_them_is_only_a_warning(tmp_path):
+def test_metrics_are_written_readable_and_a_failure_to_write_them_is_only_a_warning(
+    tmp_path, request
+):
+    """Readable by the exporter from the moment the file has its name (a umask 077 run); a
+    partial file a killed run left does not stop the next write."""
+    previous = os.umask(0o077)  # tsdb-backup's own
+    request.addfinalizer(lambda: os.umask(previous))
     write_backup(tmp_path, "daily", "20250316_020000")
     target = tmp_path / "metrics" / "tsdb_backup.prom"
     env = {"BACKUP_DIR": str(tmp_path), "BACKUP_METRICS_FILE": str(target)}
@@ -534,6 +548,7 @@ def test_metrics_are_written_readable_and_a_failure_to_write_them_is_only_a_warn
     problem = bk.write_metrics(cfg)
     assert problem is not None and "metrics not written" in problem  # no such directory
     target.parent.mkdir()
+    bk.partial_path(target).write_text("left by a killed run")
     assert bk.write_metrics(cfg) is None
     assert target.stat().st_mode & 0o777 == 0o644
     assert "tsdb_backup_verified_backups" in target.read_text()

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
+
+import pytest
+
 from tsdb_deploy.host_plan import runtime_for
-from tsdb_deploy.runtimes import Distro
+from tsdb_deploy.runtimes import Distro, RuntimeConfigError
 from tsdb_deploy.runtimes.native import NativeRuntime
 from tsdb_deploy.settings import resolve
 
@@ -86,3 +90,18 @@ def test_debian_layout():
     assert r.cgroup_unit.endswith("postgresql@17-main.service")
     assert "postgres -C" not in r.validate_config("/x")  # full path to the binary
     assert "/usr/lib/postgresql/17/bin/postgres --config-file=/x -C" in r.validate_config("/x")
+
+
+@pytest.mark.parametrize(
+    "listen, ok",
+    [("*", True), ("localhost", True), ("10.1.2.3", True), ("::", True), ("db1.example", False)],
+)
+def test_the_exporters_source_address_must_be_an_ip(listen, ok):
+    """pg_hba.conf names the address the exporters connect from: a host name would not load."""
+    rt = runtime(listen_addresses=listen)
+    if ok:
+        rt.check()
+        ipaddress.ip_address(rt.local_client_source())
+    else:
+        with pytest.raises(RuntimeConfigError, match="db1.example.*must be an IP address"):
+            rt.check()

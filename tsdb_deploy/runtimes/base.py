@@ -152,8 +152,18 @@ class Runtime(ABC):
         """Networks the application role may connect from, as PostgreSQL sees them."""
         return self.app_networks
 
-    def check(self) -> None:  # noqa: B027 - most runtimes can carry out any settings
-        """Raises RuntimeConfigError for settings this runtime cannot carry out on this host."""
+    def check(self) -> None:
+        """Raises RuntimeConfigError for settings this runtime cannot carry out on this host.
+        Every runtime: the exporters' pg_hba and PgBouncer rules name the address they come
+        from, which must be an IP address (a rule on a host name would not load)."""
+        try:
+            ipaddress.ip_address(self.local_client_source())
+        except ValueError:
+            raise RuntimeConfigError(
+                f"listen_addresses {self.listen_addresses!r}: the host's exporters connect to "
+                f"{self.local_address()!r}, which must be an IP address, '*' or localhost, so "
+                "that pg_hba.conf can name the address they come from"
+            ) from None
 
     def record(self) -> dict:
         """What checks need to know about this runtime (written to plan.json)."""

@@ -160,6 +160,7 @@ class NativeRuntime(Runtime):
     def check(self) -> None:
         """package_source 'distro' only where the distribution ships this PostgreSQL with
         TimescaleDB."""
+        super().check()
         if self.upstream:
             return
         if DISTRO_PACKAGES.get((self.distro.name, self.distro.major)) != self.pg_version:
