@@ -340,6 +340,13 @@ def verifier_for(password: str, database_state, role: str) -> str:
     return scram.make_verifier(password)
 
 
+# The exporters' role: no statistic is worth more than Prometheus's default scrape timeout
+# (10 s), and a scrape that waits for a lock (a chunk being dropped or compressed) gives up at
+# once instead of queueing the application's statements behind its own.
+MONITOR_STATEMENT_TIMEOUT_S = 10
+MONITOR_LOCK_TIMEOUT_S = 1
+
+
 def role_settings(settings: dict) -> dict:
     """Each role's own limits, in seconds as ALTER ROLE ... SET writes them; 0 turns one off
     (PostgreSQL's own meaning of 0 for these parameters)."""
@@ -355,6 +362,10 @@ def role_settings(settings: dict) -> dict:
         },
         settings["readonly_role"]: {
             "statement_timeout": seconds("readonly_statement_timeout"),
+        },
+        settings["monitor_role"]: {
+            "statement_timeout": f"{MONITOR_STATEMENT_TIMEOUT_S}s",
+            "lock_timeout": f"{MONITOR_LOCK_TIMEOUT_S}s",
         },
     }
 

@@ -162,6 +162,8 @@ def test_role_settings_come_from_the_settings_in_seconds():
         "app": {"statement_timeout": "45s", "lock_timeout": "10s",
                 "idle_in_transaction_session_timeout": "30s"},
         "klaviyo_readonly": {"statement_timeout": "0s"},
+        # the exporters': a scrape never outlives its timeout nor queues behind a lock
+        "tsdb_monitor": {"statement_timeout": "10s", "lock_timeout": "1s"},
     }  # fmt: skip
 
 

@@ -34,6 +34,12 @@ def monitoring(hp: HostPlan) -> None:
         role=hp.monitor_role,
         verifier=hp.monitor_verifier,
     )
+    operations.role_settings(
+        name=f"Monitoring role {hp.monitor_role}'s own limits (statement and lock timeouts)",
+        runtime=hp.runtime,
+        database=hp.database,
+        wanted={hp.monitor_role: hp.role_settings[hp.monitor_role]},
+    )
     for service, step, restart in EXPORTERS:
         operations.service_config(
             name=f"{service}'s configuration",

@@ -32,7 +32,8 @@ def analytics_schema(hp: HostPlan) -> None:
         name="The roles' own limits (statement, lock and idle-transaction timeouts)",
         runtime=runtime,
         database=database,
-        wanted=hp.role_settings,
+        # the monitoring role's, once the monitoring step has made it
+        wanted={r: s for r, s in hp.role_settings.items() if r != hp.monitor_role},
     )
     operations.chunk_time_interval(
         name=f"{EVENTS} chunk interval as planned",
