@@ -29,7 +29,6 @@ import random
 import re
 import resource
 import statistics
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -248,11 +247,8 @@ def run(endpoint: Endpoint, load: Load) -> dict:
 
 
 def _sh(host_name: str, script: str) -> str:
-    proc = subprocess.run(["docker", "exec", host_name, "bash", "-c", script],
-                          capture_output=True, text=True)  # fmt: skip
-    if proc.returncode != 0:
-        raise RuntimeError(f"{script[:200]}... failed: {proc.stderr[-2000:]}")
-    return proc.stdout.strip()
+    args = ["docker", "exec", host_name, "bash", "-c", script]
+    return testhosts.run(args, timeout=1800).stdout.strip()
 
 
 def endpoints(host_name: str) -> tuple[dict, dict[str, Endpoint]]:

@@ -102,7 +102,7 @@ def test_the_hba_file_mirrors_pg_hba_for_the_application_role():
     for the monitoring role from this host's own address alone."""
     text = pooler.pgbouncer_hba(host_name="db1", database="analytics", app_user="app",
                                 networks=["10.0.0.0/8", "::1/128"], tls=True,
-                                monitor_role="monitor", monitor_source="::1")  # fmt: skip
+                                monitor_role="monitor", monitor_network="::1/128")  # fmt: skip
     rules = [line.split() for line in text.splitlines() if not line.startswith("#")]
     assert rules == [
         ["local", "pgbouncer", "postgres", "peer"],

@@ -168,7 +168,7 @@ def _render_everything(s: dict) -> None:
     hba = render.pg_hba_conf(
         host_name="h", database=s["database"], app_user=s["app_user"],
         owner_role=s["owner_role"], networks=s["app_networks"], tls=s["tls"],
-        monitor_role=s["monitor_role"], monitor_source="127.0.0.1",
+        monitor_role=s["monitor_role"], monitor_network="127.0.0.1/32",
     )  # fmt: skip
     rules = [line.split() for line in hba.splitlines() if line and not line.startswith("#")]
     assert all(len(rule) in (4, 5) for rule in rules), rules

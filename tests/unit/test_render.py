@@ -147,7 +147,7 @@ def _hba(networks=NETWORKS, **kw):
     kw.setdefault("owner_role", "owner")
     kw.setdefault("tls", True)
     kw.setdefault("monitor_role", "monitor")
-    kw.setdefault("monitor_source", "127.0.0.1")
+    kw.setdefault("monitor_network", "127.0.0.1/32")
     return pg_hba_conf(networks=networks, **kw)
 
 

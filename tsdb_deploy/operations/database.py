@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 def database_and_role(runtime: Runtime, database: str, role: str, verifier: str):
     """The application role (login, with `verifier` as its SCRAM password) owning `database`.
 
-    The verifier is worked out by the deploy (host_plan.app_verifier: the stored one while it
+    The verifier is worked out by the deploy (host_plan.verifier_for: the stored one while it
     matches the password) and sent in a file, so the plain password never reaches the host and
     PgBouncer's userlist holds the very verifier PostgreSQL checks.
     """
@@ -36,13 +36,18 @@ def database_and_role(runtime: Runtime, database: str, role: str, verifier: str)
     ident = f'"{role}"'
     statements = _login_role(role, current_roles, verifier)
     if statements:
-        yield from psql_file(
-            runtime, "postgres", "\n".join(statements) + "\n", "/root/.tsdb-deploy-role.sql"
-        )
+        yield from _apply_role_statements(runtime, statements)
     if database not in databases:
         yield psql_command(runtime, "postgres", f'CREATE DATABASE "{database}" OWNER {ident}')
     if not statements and database in databases:
         host.noop(f"role {role} and database {database} exist; the password matches")
+
+
+def _apply_role_statements(runtime: Runtime, statements: list[str]):
+    """In a file as postgres: a SCRAM verifier never shows on a command line."""
+    yield from psql_file(
+        runtime, "postgres", "\n".join(statements) + "\n", "/root/.tsdb-deploy-role.sql"
+    )
 
 
 def _login_role(role: str, current_roles: dict, verifier: str) -> list[str]:
@@ -73,9 +78,7 @@ def monitoring_role(runtime: Runtime, database: str, role: str, verifier: str):
     if not statements:
         host.noop(f"role {role} logs in with its password and holds pg_monitor")
         return
-    yield from psql_file(
-        runtime, "postgres", "\n".join(statements) + "\n", "/root/.tsdb-deploy-role.sql"
-    )
+    yield from _apply_role_statements(runtime, statements)
 
 
 @operation(is_idempotent=True)

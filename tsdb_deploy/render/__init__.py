@@ -243,7 +243,7 @@ def pooler_files(
         HostFile("pooler", f"{here}/{pooler.HBA}", pooler.pgbouncer_hba(
             host_name=v.host_name, database=v.database, app_user=v.app_user,
             networks=rt.hba_networks(), tls=v.tls, monitor_role=v.monitor_role,
-            monitor_source=rt.local_client_source()), **owner),
+            monitor_network=rt.local_client_network()), **owner),
         HostFile("pooler", f"{here}/{pooler.USERLIST}", pooler.userlist(
             app_user=v.app_user, verifier=v.app_verifier, monitor_role=v.monitor_role,
             monitor_verifier=v.monitor_verifier), secret=True, **owner),
@@ -275,7 +275,7 @@ def server_files(
         HostFile("server", rt.hba_path, pg_hba_conf(
             host_name=v.host_name, database=v.database, app_user=v.app_user,
             owner_role=v.owner_role, networks=rt.hba_networks(), tls=v.tls,
-            monitor_role=v.monitor_role, monitor_source=rt.local_client_source()), **owner),
+            monitor_role=v.monitor_role, monitor_network=rt.local_client_network()), **owner),
         HostFile("server", rt.conf_path, postgresql_conf(
             plan, host_name=v.host_name, runtime=rt.name, locations=rt.locations()),
             validate=True, **owner),

@@ -102,6 +102,13 @@ QUERIES = {
 }
 
 
+def _environment_file(what: str, values: dict[str, str]) -> str:
+    """A Debian unit's EnvironmentFile: `what` in the header, a checked line per value."""
+    return header(what) + "".join(
+        formats.environment_file_line(key, value) + "\n" for key, value in values.items()
+    )
+
+
 def environment(
     *, address: str, port: int, database: str, role: str, tls: bool, listen: str
 ) -> str:
@@ -115,9 +122,7 @@ def environment(
         "ARGS": f"--web.listen-address={listen} --extend.query-path={QUERIES_FILE} "
         "--collector.stat_statements",
     }
-    return header("the exporter's environment (its password: exporter.pass)") + "".join(
-        formats.environment_file_line(key, value) + "\n" for key, value in values.items()
-    )
+    return _environment_file("the exporter's environment (its password: exporter.pass)", values)
 
 
 def queries() -> str:
@@ -148,8 +153,8 @@ def pooler_environment(
         "PGBOUNCER_EXPORTER_CONNECTION_STRING": url,
         "ARGS": f"--web.listen-address={listen} --pgBouncer.pid-file=",
     }
-    return header("the PgBouncer exporter's environment (it holds a password: 0640)") + "".join(
-        formats.environment_file_line(key, value) + "\n" for key, value in values.items()
+    return _environment_file(
+        "the PgBouncer exporter's environment (it holds a password: 0640)", values
     )
 
 
@@ -181,8 +186,4 @@ def node_environment(*, listen: str) -> str:
     package writes there) and tsdb-backup's."""
     args = (f"--web.listen-address={listen} --collector.textfile.directory={NODE_TEXTFILE_DIR} "
             f"--collector.textfile.directory={METRICS_DIR}")  # fmt: skip
-    return (
-        header("the node exporter's environment")
-        + formats.environment_file_line("ARGS", args)
-        + "\n"
-    )
+    return _environment_file("the node exporter's environment", {"ARGS": args})

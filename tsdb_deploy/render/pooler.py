@@ -103,16 +103,15 @@ def pgbouncer_hba(
     networks: list[str],
     tls: bool,
     monitor_role: str,
-    monitor_source: str,
+    monitor_network: str,
 ) -> str:
     """The same rules as pg_hba.conf's for the application role; the admin console for the
     OS user postgres alone, by peer, and for the monitoring role from this host's own address
-    (`monitor_source`, as pg_hba.conf's), with SCRAM."""
+    (`monitor_network`, as pg_hba.conf's), with SCRAM."""
     kind = "hostssl" if tls else "host"
-    bits = 128 if ":" in monitor_source else 32
     rows = [
         ("local", ADMIN_DATABASE, ADMIN, "", "peer"),
-        (kind, ADMIN_DATABASE, monitor_role, f"{monitor_source}/{bits}", "scram-sha-256"),
+        (kind, ADMIN_DATABASE, monitor_role, monitor_network, "scram-sha-256"),
         ("local", database, app_user, "", "scram-sha-256"),
         *((kind, database, app_user, net, "scram-sha-256") for net in networks),
     ]

@@ -35,14 +35,12 @@ def pg_hba_conf(
     networks: list[str],
     tls: bool,
     monitor_role: str,
-    monitor_source: str,
+    monitor_network: str,
 ) -> str:
-    """`monitor_source`: the address the exporter on this host connects from (its only
-    line)."""
+    """`monitor_network`: the one address the exporters on this host connect from (the
+    monitoring role's only line)."""
     entries = [{"database": database, "user": app_user, "network": n} for n in networks]
-    bits = 128 if ":" in monitor_source else 32
-    entries.append({"database": database, "user": monitor_role,
-                    "network": f"{monitor_source}/{bits}"})  # fmt: skip
+    entries.append({"database": database, "user": monitor_role, "network": monitor_network})
     return render(
         "pg_hba.conf.j2",
         host_name=host_name,

@@ -14,6 +14,10 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 SOCKET_DIR = "/var/run/postgresql"  # the same on the host and in the container
+# Debian's exporters, on the host whatever the runtime (render/exporter.py configures them)
+EXPORTER_PACKAGES = (
+    "prometheus-postgres-exporter", "prometheus-pgbouncer-exporter", "prometheus-node-exporter",
+)  # fmt: skip
 
 
 class RuntimeConfigError(ValueError):
@@ -139,6 +143,11 @@ class Runtime(ABC):
     def local_client_source(self) -> str:
         """The address a client on this host appears from, dialling local_address()."""
         return self.local_address()
+
+    def local_client_network(self) -> str:
+        """local_client_source() as the one-address network pg_hba.conf and PgBouncer's hba
+        file name (/32 or /128)."""
+        return str(ipaddress.ip_network(self.local_client_source()))
 
     def local_clients_allowed(self) -> bool:
         """Whether pg_hba (and PgBouncer's) let the application role in from this host."""

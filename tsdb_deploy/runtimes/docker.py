@@ -13,7 +13,7 @@ import shlex
 from dataclasses import dataclass, field
 
 from .. import apt
-from .base import SOCKET_DIR, Runtime, initdb_args, loopback_for
+from .base import EXPORTER_PACKAGES, SOCKET_DIR, Runtime, initdb_args, loopback_for
 
 PROJECT = "tsdb"
 SERVICE = "timescaledb"
@@ -311,8 +311,7 @@ class DockerRuntime(Runtime):
     def packages(self) -> list[str]:
         # psql on the host: clients and checks reach PostgreSQL and PgBouncer as the
         # application does, through the published ports; the exporters do the same
-        client = ["postgresql-client", "prometheus-postgres-exporter",
-                  "prometheus-pgbouncer-exporter", "prometheus-node-exporter"]  # fmt: skip
+        client = ["postgresql-client", *EXPORTER_PACKAGES]
         if self.docker_source == "upstream":
             return ["docker-ce", "docker-ce-cli", "containerd.io", "docker-compose-plugin",
                     *client]  # fmt: skip

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .. import apt
-from .base import SOCKET_DIR, Runtime, RuntimeConfigError
+from .base import EXPORTER_PACKAGES, SOCKET_DIR, Runtime, RuntimeConfigError
 
 # Debian 13 ships PostgreSQL 17 and an Apache-only TimescaleDB build (postgresql-17-timescaledb)
 DISTRO_PACKAGES = {("debian", 13): 17}
@@ -154,8 +154,7 @@ class NativeRuntime(Runtime):
         )  # fmt: skip
         pitr = ["pgbackrest"] if self.pitr else []
         return [f"postgresql-{v}", timescaledb, f"postgresql-client-{v}", "pgbouncer",
-                "prometheus-postgres-exporter", "prometheus-pgbouncer-exporter",
-                "prometheus-node-exporter", *pitr]  # fmt: skip
+                *EXPORTER_PACKAGES, *pitr]  # fmt: skip
 
     def check(self) -> None:
         """package_source 'distro' only where the distribution ships this PostgreSQL with
