@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import secrets
 import shlex
 from io import StringIO
 from typing import TYPE_CHECKING
@@ -40,8 +41,13 @@ def psql_command(runtime: Runtime, database: str, *statements: str) -> str:
     return f"{runtime.psql} {SCRIPT_FLAGS} -d {shlex.quote(database)} {commands}"
 
 
-def psql_file(runtime: Runtime, database: str, sql: str, remote_path: str, args: str = ""):
-    """Run SQL from an uploaded 0600 file, so no value appears in a process list."""
+SQL_STAGING_PREFIX = "/root/.tsdb-deploy-"  # <prefix><what>-<token>.sql
+
+
+def psql_file(runtime: Runtime, database: str, sql: str, what: str, args: str = ""):
+    """Run SQL from an uploaded 0600 file, so no value appears in a process list; the file is
+    named after `what` and a token of its own, so no other run's upload can replace it."""
+    remote_path = f"{SQL_STAGING_PREFIX}{what}-{secrets.token_hex(4)}.sql"
     yield FileUploadCommand(StringIO(sql), remote_path)
     yield f"chmod 600 {remote_path}"
     # root opens the file and hands it to psql on stdin: it stays readable by root only

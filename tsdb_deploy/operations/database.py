@@ -45,9 +45,7 @@ def database_and_role(runtime: Runtime, database: str, role: str, verifier: str)
 
 def _apply_role_statements(runtime: Runtime, statements: list[str]):
     """In a file as postgres: a SCRAM verifier never shows on a command line."""
-    yield from psql_file(
-        runtime, "postgres", "\n".join(statements) + "\n", "/root/.tsdb-deploy-role.sql"
-    )
+    yield from psql_file(runtime, "postgres", "\n".join(statements) + "\n", "roles")
 
 
 def _login_role(role: str, current_roles: dict, verifier: str) -> list[str]:

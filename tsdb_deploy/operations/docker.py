@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 import shlex
 import tarfile
 from pathlib import Path
@@ -111,7 +112,10 @@ def image(ref: str, archive: str | None, timescaledb: str, tools: dict[str, str]
             host.noop(f"{ref} is present ({wanted[:19]})")
             return
         # named by the image it holds: the inventory's file name never reaches the shell
-        remote = f"{IMAGE_UPLOAD_DIR}/{wanted.removeprefix('sha256:')[:32]}.tar"
+        # and by this run: another run's upload of the same image is never cut short
+        remote = (
+            f"{IMAGE_UPLOAD_DIR}/{wanted.removeprefix('sha256:')[:32]}-{secrets.token_hex(4)}.tar"
+        )
         yield f"mkdir -p {IMAGE_UPLOAD_DIR}"
         yield FileUploadCommand(archive, remote)
         check = f"docker image inspect --format '{{{{.Id}}}}' {shlex.quote(ref)}"

@@ -24,6 +24,10 @@ def file_states(host, paths: list[str], known: list[str] = ()) -> dict:
     return batch.read(host, FileStates, paths=list(dict.fromkeys([*known, *paths])))
 
 
+STAGING_INFIX = ".tsdb-new-"  # a file being installed: <path>.tsdb-new-<token>
+PRIVATE_UPLOAD_PREFIX = "/tmp/tsdb-upload-"  # a secret's upload directory: <prefix><token>
+
+
 def install_file(
     path: str,
     text: str,
@@ -39,9 +43,9 @@ def install_file(
     by default in /tmp with that user's umask (often world-readable); it goes to a directory
     only that user can enter instead, made without sudo and removed after."""
     token = secrets.token_hex(4)
-    candidate = f"{path}.tsdb-new-{token}"
+    candidate = f"{path}{STAGING_INFIX}{token}"
     if secret:
-        private = f"/tmp/tsdb-upload-{token}"
+        private = f"{PRIVATE_UPLOAD_PREFIX}{token}"
         yield StringCommand("mkdir", "-m", "700", private, _sudo=False)
         yield FileUploadCommand(StringIO(text), candidate, remote_temp_filename=f"{private}/f")
         yield StringCommand("rm", "-rf", private, _sudo=False)

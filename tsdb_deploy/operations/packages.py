@@ -2,21 +2,30 @@
 
 from __future__ import annotations
 
-from io import StringIO
-
 from pyinfra import host, logger
-from pyinfra.api import FileUploadCommand, operation
+from pyinfra.api import operation
 from pyinfra.api.exceptions import OperationError
 from pyinfra.facts.deb import DebPackages
-from pyinfra.operations import apt
 
 from ..apt import AptError, AptSource, check_no_downgrade, choose_versions, pending
 from ..facts import AptRepositoryProbe, batch
 from ._common import sha256
-from .files import file_states
+from .files import file_states, install_file
 
+# How long apt waits for another apt or dpkg (unattended-upgrades holds their locks for
+# minutes on a stock Debian or Ubuntu host) before it fails naming the process that holds them.
+APT_LOCK_WAIT_S = 300
+# `apt-get update` takes the package lists' lock without waiting (DPkg::Lock::Timeout covers
+# dpkg's locks only), so it is tried again while another process holds that lock.
+APT_UPDATE = (
+    f"for _ in $(seq {APT_LOCK_WAIT_S // 5}); do "
+    "out=$(LC_ALL=C apt-get update -q 2>&1) && { printf '%s\\n' \"$out\"; exit 0; }; "
+    "case $out in *'Could not get lock'*) sleep 5 ;; *) break ;; esac; done; "
+    "printf '%s\\n' \"$out\" >&2; exit 1"
+)
 APT_INSTALL = (
     "DEBIAN_FRONTEND=noninteractive apt-get install -y -q "
+    f"-o DPkg::Lock::Timeout={APT_LOCK_WAIT_S} "
     "-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold"
 )
 
@@ -30,7 +39,8 @@ def packages_installed(packages: list[str]):
     if not missing:
         host.noop(f"installed: {', '.join(packages)}")
         return
-    yield from apt.packages._inner(packages=missing, update=True)
+    yield APT_UPDATE
+    yield f"{APT_INSTALL} {' '.join(missing)}"
 
 
 @operation(is_idempotent=True)
@@ -68,14 +78,12 @@ def upstream_packages(
         if hashes[source.keyring] != sha256(key):
             host.log(f"Installing the signing key of {source.name} from {source.key_url}")
             yield f"mkdir -p -m 755 {source.keyring.rsplit('/', 1)[0]}"
-            yield FileUploadCommand(StringIO(key), source.keyring)
-            yield f"chmod 644 {source.keyring}"
+            yield from install_file(source.keyring, key, "root:root", "644")
     for path in todo.files:
-        yield FileUploadCommand(StringIO(files[path]), path)
-        yield f"chmod 644 {path}"
+        yield from install_file(path, files[path], "root:root", "644")
     for name in todo.off_release:
         host.log(f"Upgrading {name}: {min(installed[name])} -> {exact[name]}", logger.warning)
-    yield "apt-get update -q"
+    yield APT_UPDATE
     # Only what is missing, and the pinned packages at their release: an installed package
     # (PostgreSQL itself) is not upgraded on the side, which would restart the server.
     wanted = [name for name in todo.packages if name not in pinned]

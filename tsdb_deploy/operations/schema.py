@@ -57,7 +57,7 @@ def schema_migrations(
             runtime,
             database,
             migrations_module.script(migration, applied_by),
-            f"/root/.tsdb-deploy-{migration.name}.sql",
+            migration.name,
             args,
         )
 
