@@ -74,6 +74,7 @@ class HostPlan:
     schema_variables: dict  # psql variables of the migrations (sql/README.md)
     events_properties_index: bool
     image_archive: str | None  # docker: a `docker save` archive to load instead of pulling
+    lock_wait_s: int  # how long a run waits for another run's deploy lock (deploy_lock.py)
 
     def files_of(self, step: str) -> list[HostFile]:
         return [f for f in self.files if f.step == step]
@@ -452,6 +453,7 @@ def plan_host(name: str, settings: dict, runtime: Runtime, read) -> HostPlan:
         schema_variables=schema_variables(settings, the_plan),
         events_properties_index=settings["events_properties_index"],
         image_archive=settings["timescaledb_image_archive"],
+        lock_wait_s=settings["deploy_lock_wait"],
     )
 
 

@@ -646,6 +646,15 @@ _TABLE = [
         "pg_dump --compress spec; None: zstd:3 (PostgreSQL 16+), 6 (gzip) on 15",
         group="backups",
     ),
+    Setting(
+        "deploy_lock_wait",
+        "int",
+        0,
+        "seconds a deploy waits for another deploy holding the host's lock before it gives "
+        "up; 0: refuse at once, naming the holder (as apt-get and terraform do by default)",
+        min=0,
+        max=3600,
+    ),
     Setting("pitr", "bool", True, "WAL archiving with pgBackRest for point-in-time recovery"),
     Setting(
         "archive_timeout",

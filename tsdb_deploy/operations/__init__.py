@@ -14,6 +14,7 @@ from .database import (
     timescaledb_extension,
 )
 from .files import files_absent, host_files
+from .lock import deploy_lock, deploy_lock_released, staging_leftovers
 from .packages import packages_installed, upstream_packages
 from .schema import (
     chunk_time_interval,
@@ -24,7 +25,9 @@ from .schema import (
 from .services import service_config, service_running
 
 __all__ = [
-    "chunk_time_interval", "database_and_role", "differing_parameters", "files_absent",
+    "chunk_time_interval", "database_and_role", "deploy_lock", "deploy_lock_released",
+    "staging_leftovers",
+    "differing_parameters", "files_absent",
     "first_backup", "host_files", "maintenance_schedule", "monitoring_role", "packages_installed",
     "pgbackrest_ready", "postgres_config", "properties_index", "role_settings", "schema_migrations",
     "service_config", "service_running", "timescaledb_extension", "upstream_packages",
