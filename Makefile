@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: sandbox sandbox-down test unit lint venv molecule bench prerequisites docs
+.PHONY: sandbox sandbox-down test unit lint venv molecule bench prerequisites docs reliability
 
 prerequisites:
 	PYTHON=$(PYTHON) lab/prerequisites.sh
@@ -49,6 +49,12 @@ docs: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/tsdb-deploy bench $(ARGS)
+
+## The reliability suite in full: a deploy stopped after every operation, from a converged
+## host and from bare ones (hours); figures in bench/results/reliability.json.
+reliability: $(STAMP) prerequisites
+	TSDB_INTERRUPT_ALL=1 TSDB_RELIABILITY_REPORT=bench/results/reliability.json \
+		$(BIN)/python -m pytest tests/integration/test_reliability.py $(ARGS)
 
 ## The molecule scenario: create, converge, idempotence, verify, destroy.
 molecule: $(STAMP)

@@ -421,6 +421,13 @@ def start_many(hosts: list[TestHost]) -> None:
         raise TestHostError("could not start test hosts:\n" + "\n".join(failures))
 
 
+def reboot(name: str) -> str:
+    """Restart the test host as a reboot would (its /run starts empty); systemd's
+    state once it has booted again."""
+    run(["docker", "restart", "--time", "30", name])
+    return _wait_for_boot(name)
+
+
 def _wait_for_boot(name: str) -> str:
     deadline = time.monotonic() + BOOT_TIMEOUT
     state = "unknown"

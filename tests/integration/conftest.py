@@ -38,6 +38,17 @@ class DeployResult:
     plan: list | None  # --dry: the operations and the hosts each would change
     output: str  # stderr: pyinfra's log
 
+    @classmethod
+    def of(cls, proc) -> DeployResult:
+        """From a finished pyinfra --json process (stdout, stderr as text)."""
+        parsed = json.loads(proc.stdout) if proc.stdout.strip().startswith("{") else {}
+        return cls(
+            proc.returncode,
+            (parsed.get("results") or {}).get("totals"),
+            parsed.get("plan"),
+            proc.stderr,
+        )
+
     @property
     def changed(self) -> int:
         assert self.totals is not None, self.output[-3000:]
@@ -60,9 +71,34 @@ class Target:
         self.base: dict = {}  # host data every deploy starts from (package source, image)
         self.group = "native"
 
-    def deploy(self, data: dict | None = None, *, dry: bool = False, group: str | None = None):
+    def deploy(
+        self, data: dict | None = None, *, dry: bool = False, group: str | None = None,
+        project: Path = ROOT,
+    ) -> DeployResult:  # fmt: skip
         """Run deploy.py with this host's base data updated by `data`; the inventory file is
-        named like the sandbox's so group_data/sandbox.py applies."""
+        named like the sandbox's so group_data/sandbox.py applies. `project`: a copy of this
+        project to deploy from instead (its own tsdb_deploy and sql/)."""
+        return self.finish(self.start_deploy(data, dry=dry, group=group, project=project))
+
+    def start_deploy(
+        self, data: dict | None = None, *, dry: bool = False, group: str | None = None,
+        project: Path = ROOT,
+    ) -> subprocess.Popen:  # fmt: skip
+        """`deploy` started, not waited for (finish() waits)."""
+        cmd = self.deploy_command(data, dry=dry, group=group)
+        env = {**os.environ, "PYTHONPATH": str(project)}
+        return subprocess.Popen(cmd, cwd=project, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)  # fmt: skip
+
+    @staticmethod
+    def finish(proc: subprocess.Popen, timeout: float = 1200) -> DeployResult:
+        out, err = proc.communicate(timeout=timeout)
+        return DeployResult.of(subprocess.CompletedProcess(proc.args, proc.returncode, out, err))
+
+    def deploy_command(
+        self, data: dict | None = None, *, dry: bool = False, group: str | None = None
+    ) -> list[str]:
+        """The pyinfra command line of `deploy`, its inventory written (to run it yourself)."""
         inventory = self.workdir / "sandbox.py"
         group = group or self.group
         # deployed as the other runtime: the base data of this one's group stays behind
@@ -71,15 +107,7 @@ class Target:
         host_data = {**base, **(data or {})}
         inventory.write_text(f"{group} = [({self.test_host.pyinfra_name!r}, {host_data!r})]\n")
         mode = "--dry" if dry else "-y"
-        cmd = [sys.executable, "-m", "pyinfra", mode, "--json", str(inventory), "deploy.py"]
-        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1200)
-        parsed = json.loads(proc.stdout) if proc.stdout.strip().startswith("{") else {}
-        return DeployResult(
-            proc.returncode,
-            (parsed.get("results") or {}).get("totals"),
-            parsed.get("plan"),
-            proc.stderr,
-        )
+        return [sys.executable, "-m", "pyinfra", mode, "--json", str(inventory), "deploy.py"]
 
     def run(self, *command: str, check: bool = True, stdin: str | None = None) -> str:
         proc = subprocess.run(

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import time
 
 from tsdb_deploy import known_issues
+
+from .conftest import ROOT
 
 DB = "klaviyo_analytics"
 JOBS_CHECK = "test_timescaledb_jobs_run_without_failing"  # tests/testinfra/test_schema.py
@@ -92,3 +95,17 @@ def databases(target) -> dict[str, str]:
     """name -> datallowconn ('true'/'false') of every database."""
     out = psql_in(target, "postgres", "SELECT datname || '=' || datallowconn FROM pg_database")
     return dict(line.split("=") for line in out.split())
+
+
+def project_copy(tmp_path, extra: dict[str, str] | None = None, change: str | None = None):
+    """This project in tmp_path, importable first, with sql/ files added or one changed."""
+    copy = tmp_path / "project"
+    shutil.copytree(
+        ROOT, copy, ignore=shutil.ignore_patterns(".venv", ".git", "*.pyc", "__pycache__")
+    )
+    for name, text in (extra or {}).items():
+        (copy / "sql" / name).write_text(text)
+    if change:
+        path = copy / "sql" / change
+        path.write_text(path.read_text() + "\n-- an edit after it was applied\n")
+    return copy

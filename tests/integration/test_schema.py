@@ -8,9 +8,6 @@ never by editing this checkout.
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-import sys
 import time
 
 import pytest
@@ -19,8 +16,8 @@ from lab.testhosts import TestHost
 from tsdb_deploy import migrations
 from tsdb_deploy.settings import SETTINGS
 
-from .conftest import DISTRO, ROOT, make_target
-from .helpers import sh
+from .conftest import DISTRO, make_target
+from .helpers import project_copy, sh
 
 HOST = TestHost("tsdb-it-schema", memory="2g", cpus=2)
 EVENTS = 40_000
@@ -86,32 +83,6 @@ def target(request, tmp_path_factory):
     assert first.returncode == 0, first.output[-5000:]
     target.psql(DATASET.replace("\n", " "))
     return target
-
-
-def project_copy(tmp_path, extra: dict[str, str] | None = None, change: str | None = None):
-    """This project in tmp_path, importable first, with sql/ files added or one changed."""
-    copy = tmp_path / "project"
-    shutil.copytree(
-        ROOT, copy, ignore=shutil.ignore_patterns(".venv", ".git", "*.pyc", "__pycache__")
-    )
-    for name, text in (extra or {}).items():
-        (copy / "sql" / name).write_text(text)
-    if change:
-        path = copy / "sql" / change
-        path.write_text(path.read_text() + "\n-- an edit after it was applied\n")
-    return copy
-
-
-def deploy_from(target, project) -> subprocess.CompletedProcess:
-    inventory = target.workdir / "sandbox.py"
-    inventory.write_text(f"native = [({target.test_host.pyinfra_name!r}, {DISTRO!r})]\n")
-    return subprocess.run(
-        [sys.executable, "-m", "pyinfra", "-y", str(inventory), "deploy.py"],
-        cwd=project,
-        env={"PYTHONPATH": str(project), "PATH": "/usr/bin:/bin:/usr/sbin:/sbin"},
-        capture_output=True,
-        text=True,
-    )
 
 
 def ledger(target) -> list[str]:
@@ -194,10 +165,9 @@ def test_the_properties_index_follows_its_setting(target):
 
 def test_a_changed_applied_migration_is_refused(target, tmp_path):
     before = ledger(target)
-    result = deploy_from(target, project_copy(tmp_path, change="0003_events_hypertable.sql"))
+    result = target.deploy(project=project_copy(tmp_path, change="0003_events_hypertable.sql"))
     assert result.returncode != 0
-    output = result.stdout + result.stderr
-    assert "0003_events_hypertable.sql was applied with sha256" in output
+    assert "0003_events_hypertable.sql was applied with sha256" in result.output
     assert ledger(target) == before
 
 
@@ -215,9 +185,9 @@ def test_a_failing_migration_rolls_back_and_stops(target, tmp_path):
         f"{NEXT + 1:04}_after.sql": f"-- {NEXT + 1:04}_after: must not run\n"
         "CREATE TABLE never_created (i int);\n",
     }
-    result = deploy_from(target, project_copy(tmp_path, extra=broken))
+    result = target.deploy(project=project_copy(tmp_path, extra=broken))
     assert result.returncode != 0
-    assert "division by zero" in result.stdout + result.stderr
+    assert "division by zero" in result.output
     assert ledger(target) == before
     after = target.psql("SELECT count(*) FROM klaviyo_events") + target.psql(
         "SELECT count(*) FROM klaviyo_metrics"
@@ -226,23 +196,17 @@ def test_a_failing_migration_rolls_back_and_stops(target, tmp_path):
     assert target.psql("SELECT to_regclass('never_created') IS NULL") == "t"
 
 
-def test_two_deploys_racing_serialise_on_the_advisory_lock(target, tmp_path):
+def test_two_deploys_racing_apply_a_migration_once(target, tmp_path):
+    """Serialized by the host's deploy lock (the second waits), and inside it by the
+    migrations' advisory lock: the slow migration is applied once."""
     slow = {
         f"{NEXT:04}_slow.sql": f"-- {NEXT:04}_slow: takes a while, so two deploys overlap\n"
         'SET ROLE :"owner_role";\nSELECT pg_sleep(4);\nCREATE TABLE race_probe (i int);\n'
     }
     project = project_copy(tmp_path, extra=slow)
-    inventory = target.workdir / "sandbox.py"
-    inventory.write_text(f"native = [({target.test_host.pyinfra_name!r}, {DISTRO!r})]\n")
-    env = {"PYTHONPATH": str(project), "PATH": "/usr/bin:/bin:/usr/sbin:/sbin"}
-    command = [sys.executable, "-m", "pyinfra", "-y", str(inventory), "deploy.py"]
-    runs = [
-        subprocess.Popen(command, cwd=project, env=env, stdout=subprocess.PIPE,
-                         stderr=subprocess.STDOUT, text=True)
-        for _ in range(2)
-    ]  # fmt: skip
-    outputs = [run.communicate(timeout=600)[0] for run in runs]
-    assert [run.returncode for run in runs] == [0, 0], outputs[0][-3000:] + outputs[1][-3000:]
+    runs = [target.start_deploy({"deploy_lock_wait": 600}, project=project) for _ in range(2)]
+    results = [target.finish(run) for run in runs]
+    assert [r.returncode for r in results] == [0, 0], [r.output[-3000:] for r in results]
     assert ledger(target).count(f"{NEXT:04}_slow") == 1
     assert target.psql("SELECT to_regclass('race_probe') IS NOT NULL") == "t"
 
