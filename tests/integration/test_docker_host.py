@@ -9,16 +9,20 @@ reachable here), as an air-gapped site ships timescale/timescaledb.
 from __future__ import annotations
 
 import json
+import subprocess
+import time
+from datetime import datetime
 
 import pytest
 
 from lab import images, testhosts, vendor
 from lab.testhosts import TestHost
+from tsdb_deploy.deploy_lock import LOCK_PATH
 from tsdb_deploy.settings import SETTINGS
 from tsdb_deploy.units import GIB
 
 from .conftest import make_target
-from .helpers import assert_testinfra_passes
+from .helpers import assert_testinfra_passes, content_checksums
 
 # tsdb-status's checks every runtime's module runs, on its own `target` (monitoring.py)
 from .monitoring import (  # noqa: F401
@@ -160,3 +164,45 @@ def test_bad_image_or_limits_fail_before_the_database_is_touched(target, data, m
 def test_tsdb_psql_works_on_the_host(target):
     out = target.run("tsdb-psql", "-At", "-c", "SELECT current_database(), current_user")
     assert out.strip() == "klaviyo_analytics|postgres"
+
+
+# When the container restarts: as the deploy starts (its facts and plan), or once it holds
+# the deploy lock (its operations).
+RESTART_WHEN = {
+    "while-planning": "sleep 0.5",
+    "while-converging": f"until [ -e {LOCK_PATH} ]; do sleep 0.1; done",
+}
+
+
+@pytest.mark.parametrize("when", list(RESTART_WHEN))
+def test_a_deploy_while_the_container_restarts_ends_cleanly_and_converges(target, when):
+    """The fault suite's docker case (docs/reliability.md): the database container restarts
+    (an operator, a crash) during a deploy. The deploy succeeds or stops with pyinfra's
+    error, never a traceback; once the container is back, the next deploy converges, the one
+    after changes nothing, and no row went missing."""
+    before = content_checksums(target)
+    target.run("sh", "-c", f"({RESTART_WHEN[when]}; docker restart tsdb_timescaledb) "
+               ">/dev/null 2>&1 &")  # fmt: skip
+    during = target.deploy()
+    ended = time.time()
+    assert "Traceback" not in during.output, during.output[-5000:]
+    if during.returncode != 0:
+        assert "pyinfra error" in during.output or "Error:" in during.output, during.output
+    deadline = time.monotonic() + 120
+    while not _ready(target):
+        assert time.monotonic() < deadline, "the container did not come back"
+        time.sleep(1)
+    started = container(target)["State"]["StartedAt"]  # RFC 3339, nanoseconds, UTC
+    restarted = datetime.fromisoformat(started[:26].rstrip("Z") + "+00:00").timestamp()
+    assert restarted <= ended, f"the restart ({started}) came after the deploy ended"
+    converge = target.deploy()
+    assert converge.returncode == 0, converge.output[-5000:]
+    again = target.deploy()
+    assert again.returncode == 0 and again.changed == 0, again.output[-5000:]
+    assert content_checksums(target) == before
+
+
+def _ready(target) -> bool:
+    probe = subprocess.run(["docker", "exec", target.name, "docker", "exec", "tsdb_timescaledb",
+                            "pg_isready", "-q"], capture_output=True)  # fmt: skip
+    return probe.returncode == 0
