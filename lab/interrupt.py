@@ -1,11 +1,11 @@
 """pyinfra, killed with SIGKILL as soon as its Nth operation has ended: a deploy interrupted
-uncleanly at a known point, as a power cut or `kill -9` of the operator's process would.
+uncleanly at a known point between two operations, as a `kill -9` of the operator's process
+would (the host is told nothing).
 
     python -m lab.interrupt --after N [pyinfra arguments...]
 
 With N beyond the run's operations the run completes; with --count it prints, at the end of
-a complete run, `operations: M` on stderr (the points a test can stop at). Only the process
-dies: nothing on the host is told, exactly as when a laptop loses its connection.
+a complete run, `operations: M` on stderr (the points a test can stop at).
 """
 
 from __future__ import annotations

@@ -133,8 +133,9 @@ def acquire_command(holder: Holder, replace: Observed | None = None, leftovers=(
         f"if {held}; then "
         'echo "mtime=$mtime"; echo "age=$(( $(date +%s) - mtime ))"; cat "$lock"; '
         f"exit {HELD_EXIT}; fi; "
-        f'printf %s {shlex.quote(holder.text())} > "$lock.$$" && '
-        f'mv -f "$lock.$$" "$lock" && {sweep}echo {shlex.quote(_acquired(holder))}'
+        f'{{ printf %s {shlex.quote(holder.text())} > "$lock.$$" && mv -f "$lock.$$" "$lock"; }} '
+        '|| { rm -f "$lock.$$"; exit 1; }; '
+        f"{sweep}echo {shlex.quote(_acquired(holder))}"
     )
 
 
@@ -177,15 +178,19 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def gone_because(seen: Observed, me: Holder, alive=pid_alive) -> str | None:
-    """Why the holder `seen` is taken to be gone, or None while it may be alive."""
+def gone_because(seen: Observed, me: Holder, ours=frozenset(), alive=pid_alive) -> str | None:
+    """Why the holder `seen` is taken to be gone, or None while it may be alive. `ours`: the
+    tokens this process takes or holds (one per host of its inventory): a lock with one of
+    them is this very run's, alive (a host named twice, by alias and by address)."""
     holder = seen.holder
     if holder is None:
         return "its lock file is unreadable"
+    if seen.token in ours:
+        return None
     if seen.age_s > STALE_AFTER_S:
         return f"no heartbeat for {seen.age_s} s"
     same_space = holder.space == me.space and holder.space != "unknown"
-    # its pid reused by this very run (another token) also means that holder died
+    # its pid reused by this process, under a token not ours, also means that holder died
     if same_space and (holder.pid == me.pid or not alive(holder.pid)):
         return f"its process {holder.pid} on {holder.controller} no longer exists"
     return None
@@ -214,13 +219,15 @@ def take(
     wait_s: int,
     log: Callable[[str], None],
     *,
+    ours=frozenset(),
     leftovers=(),
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
 ) -> str | None:
     """Take the lock for `me` through `run` (a shell command on the host -> Reply): None once
     held, else the one line the run fails with. A holder judged gone is taken over, once per
-    state of its lock: if it is seen again unchanged, it is waited for like a live one."""
+    state of its lock: if it is seen again unchanged, it is waited for like a live one.
+    `ours`: the tokens of this process (gone_because)."""
     deadline = clock() + wait_s
     tried: set[tuple[str, str]] = set()
     waiting = False
@@ -233,7 +240,10 @@ def take(
         if seen is None or not any(line.startswith("age=") for line in reply.stdout):
             first = (reply.stderr.strip().splitlines() or ["no answer"])[0]
             return f"deploy lock: {first}"
-        reason = gone_because(seen, me)
+        if seen.token in ours:
+            return ("this run already holds this host's lock for another of its inventory "
+                    "entries (the host is named twice?)")  # fmt: skip
+        reason = gone_because(seen, me, ours)
         if reason and (seen.token, seen.mtime) not in tried:
             who = seen.holder.describe() if seen.holder else "an unknown run"
             log(f"taking over the deploy lock of {who}: {reason}")

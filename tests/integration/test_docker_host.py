@@ -167,23 +167,24 @@ def test_tsdb_psql_works_on_the_host(target):
 
 
 # When the container restarts: as the deploy starts (its facts and plan), or once it holds
-# the deploy lock (its operations).
+# the deploy lock (its operations); and the change each deploy has to make meanwhile.
 RESTART_WHEN = {
-    "while-planning": "sleep 0.5",
-    "while-converging": f"until [ -e {LOCK_PATH} ]; do sleep 0.1; done",
+    "while-planning": ("sleep 0.5", "7MB"),
+    "while-converging": (f"until [ -e {LOCK_PATH} ]; do sleep 0.1; done", "5MB"),
 }
 
 
 @pytest.mark.parametrize("when", list(RESTART_WHEN))
 def test_a_deploy_while_the_container_restarts_ends_cleanly_and_converges(target, when):
     """The fault suite's docker case (docs/reliability.md): the database container restarts
-    (an operator, a crash) during a deploy. The deploy succeeds or stops with pyinfra's
-    error, never a traceback; once the container is back, the next deploy converges, the one
-    after changes nothing, and no row went missing."""
+    (an operator, a crash) during a deploy that has a change to make. The deploy succeeds or
+    stops with pyinfra's error, never a traceback; once the container is back, the next
+    deploy converges, the one after changes nothing, and no row went missing."""
+    wait, work_mem = RESTART_WHEN[when]
+    data = {"postgres_overrides": {"work_mem": work_mem}}
     before = content_checksums(target)
-    target.run("sh", "-c", f"({RESTART_WHEN[when]}; docker restart tsdb_timescaledb) "
-               ">/dev/null 2>&1 &")  # fmt: skip
-    during = target.deploy()
+    target.run("sh", "-c", f"({wait}; docker restart tsdb_timescaledb) >/dev/null 2>&1 &")
+    during = target.deploy(data)
     ended = time.time()
     assert "Traceback" not in during.output, during.output[-5000:]
     if during.returncode != 0:
@@ -195,10 +196,11 @@ def test_a_deploy_while_the_container_restarts_ends_cleanly_and_converges(target
     started = container(target)["State"]["StartedAt"]  # RFC 3339, nanoseconds, UTC
     restarted = datetime.fromisoformat(started[:26].rstrip("Z") + "+00:00").timestamp()
     assert restarted <= ended, f"the restart ({started}) came after the deploy ended"
-    converge = target.deploy()
+    converge = target.deploy(data)
     assert converge.returncode == 0, converge.output[-5000:]
-    again = target.deploy()
+    again = target.deploy(data)
     assert again.returncode == 0 and again.changed == 0, again.output[-5000:]
+    assert target.show("work_mem") == work_mem
     assert content_checksums(target) == before
 
 

@@ -159,6 +159,7 @@ def test_two_deploys_at_once_are_serialized(target, figures):
     results = [target.finish(run) for run in runs]
     for r in results:
         assert r.returncode == 0, r.output[-5000:]
+        assert "taking over" not in r.output, r.output[-5000:]
     assert any("waiting up to 300 s for the deploy lock" in r.output for r in results), [
         r.output[-2000:] for r in results
     ]
@@ -303,15 +304,37 @@ def test_a_first_deploy_killed_midway_converges_on_the_next(
 # --- faults -----------------------------------------------------------------------------------
 
 # Holds apt's and dpkg's locks as unattended-upgrades does while it installs (fcntl locks,
-# which apt takes), for HOLD_S seconds; writes when it let go.
+# which apt takes) until an apt-get of the deploy has been waiting for them a while (or
+# 240 s); writes whether it saw one, and when it let go.
 APT_HOLDER = """
-import fcntl, sys, time
+import fcntl, glob, time
 locks = [open(p, "a") for p in ("/var/lib/dpkg/lock-frontend", "/var/lib/dpkg/lock",
                                 "/var/lib/apt/lists/lock", "/var/cache/apt/archives/lock")]
 for f in locks:
     fcntl.lockf(f, fcntl.LOCK_EX)
 open("/tmp/apt-held", "w").write("held")
-time.sleep(float(sys.argv[1]))
+
+# the deploy's apt commands (operations/packages.py): install waits with DPkg::Lock::Timeout,
+# update in a shell loop that looks for apt's lock message; spelled in two parts so that
+# this program's own command line does not match
+MARKS = (b"DPkg::Lock::" + b"Timeout=", b"Could not get " + b"lock")
+
+def apt_get_waiting():
+    for path in glob.glob("/proc/[0-9]*/cmdline"):
+        try:
+            command = open(path, "rb").read()
+        except OSError:
+            continue
+        if any(mark in command for mark in MARKS):
+            return True
+    return False
+
+deadline = time.time() + 240
+while not apt_get_waiting() and time.time() < deadline:
+    time.sleep(0.2)
+seen = apt_get_waiting()
+time.sleep(8)
+open("/tmp/apt-seen", "w").write(str(seen))
 open("/tmp/apt-released", "w").write(str(time.time()))
 """
 
@@ -321,12 +344,13 @@ def test_a_deploy_waits_for_apt_held_by_another_process(target, figures):
     behind unattended-upgrades) instead of failing, and installs once it is free."""
     package = "prometheus-node-exporter"
     target.run("apt-get", "remove", "-y", "-q", package)
-    target.run("rm", "-f", "/tmp/apt-held", "/tmp/apt-released")
-    target.run("sh", "-c", 'nohup python3 -c "$0" 20 >/dev/null 2>&1 &', APT_HOLDER)
+    target.run("rm", "-f", "/tmp/apt-held", "/tmp/apt-seen", "/tmp/apt-released")
+    target.run("sh", "-c", 'nohup python3 -c "$0" >/dev/null 2>&1 &', APT_HOLDER)
     target.run("sh", "-c", "for i in $(seq 50); do [ -e /tmp/apt-held ] && exit 0; sleep 0.2; "
                "done; exit 1")  # fmt: skip
     result = target.deploy(STATES[0])
     assert result.returncode == 0, result.output[-5000:]
+    assert target.run("cat", "/tmp/apt-seen") == "True"  # the deploy's apt-get was waiting
     released = float(target.run("cat", "/tmp/apt-released"))
     # dpkg logs in the host's local time (UTC here): its install began after the holder let go
     installed = target.run("sh", "-c", f"grep ' install {package}:' /var/log/dpkg.log | tail -1")
@@ -364,9 +388,10 @@ def next_migration(what: str) -> str:
     return f"{len(list((ROOT / 'sql').glob('[0-9]*.sql'))) + 1:04d}_{what}"
 
 
-def test_a_failed_operation_frees_the_lock_at_once(target, tmp_path):
-    """A migration that fails stops the run on the host: its lock is freed then, not left for
-    the next run to take over."""
+def test_a_failed_operation_leaves_no_lock_behind(target, tmp_path):
+    """A migration that fails stops the run on the host: its lock is freed (at once, by the
+    failure callback: tests/unit/test_lock_operations.py), not left for the next run to take
+    over."""
     project = project_copy(tmp_path, {f"{next_migration('fails')}.sql": "SELECT 1/0;\n"})
     result = target.deploy(STATES[0], project=project)
     assert result.returncode != 0 and "division by zero" in result.output, result.output[-3000:]

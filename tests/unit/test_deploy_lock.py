@@ -109,6 +109,29 @@ def test_of_many_runs_at_once_exactly_one_takes_it(sh):
     assert lock.parse_holder(sh.lock.read_text().splitlines()).token == f"t{winner:03d}"
 
 
+def test_a_lock_that_cannot_be_written_is_not_taken(tmp_path):
+    """No `acquired` unless the lock file is in place, sweep or not (a full /run)."""
+    command = lock.acquire_command(holder("aaaa"), leftovers=[f"{tmp_path}/x.tsdb-new-*"])
+    command = command.replace(lock.GUARD_PATH, str(tmp_path / "guard"))
+    command = command.replace(lock.LOCK_PATH, str(tmp_path / "missing" / "lock"))
+    proc = subprocess.run(["sh", "-c", command], capture_output=True, text=True)
+    assert proc.returncode == 1 and "acquired" not in proc.stdout
+    reply = lock.Reply(False, proc.stdout.splitlines(), proc.stderr)
+    refused = lock.take(lambda c: reply, holder("aaaa"), 0, lambda line: None)
+    assert refused.startswith("deploy lock: ") and "\n" not in refused
+
+
+def test_a_lock_of_this_very_run_is_never_taken_over(sh):
+    """One run, one host named twice (alias and address): the second entry finds the first's
+    lock, with this process's pid, and refuses instead of taking it over."""
+    me_first = lock.this_run("first")
+    sh(lock.acquire_command(me_first))
+    me_second = lock.this_run("second")
+    refused = lock.take(sh, me_second, 0, lambda line: None, ours={"first", "second"})
+    assert refused.startswith("this run already holds this host's lock")
+    assert lock.parse_holder(sh.lock.read_text().splitlines()).token == "first"
+
+
 def test_taking_the_lock_sweeps_the_leftovers_given(sh, tmp_path):
     (tmp_path / "x.conf.tsdb-new-1a2b").write_text("half")
     (tmp_path / "x.conf").write_text("live")

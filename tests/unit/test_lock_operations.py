@@ -4,6 +4,7 @@ sweeps once it holds it."""
 from __future__ import annotations
 
 import subprocess
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -37,7 +38,13 @@ def held():
     host, state = FakeHost(), FakeState(ignore_errors=False)
     beat = SimpleNamespace(killed=False)
     beat.kill = lambda block: setattr(beat, "killed", True)
-    ours = SimpleNamespace(token="t0k3n", arguments={"_sudo": True}, beat=beat, lost=False)
+    ours = SimpleNamespace(token="t0k3n", arguments={"_sudo": True}, beat=beat, lost=False,
+                           renewed=time.monotonic(), beats=0)  # fmt: skip
+
+    def beat_now():
+        ours.beats += 1
+
+    ours.beat_now = beat_now
     ops._ours[(id(state), host.name)] = ours
     yield host, state, ours
     ops._ours.pop((id(state), host.name), None)
@@ -63,9 +70,26 @@ def test_an_ignored_error_keeps_the_lock(held):
 def test_a_run_that_lost_its_lock_stops_before_its_next_operation(held):
     host, state, ours = held
     ops.ReleaseOnFailure.operation_host_start(state, host, "op")  # still ours: goes on
+    assert ours.beats == 0  # a recent heartbeat: nothing asked
     ours.lost = True
     with pytest.raises(PyinfraError, match="took this host's deploy lock over"):
         ops.ReleaseOnFailure.operation_host_start(state, host, "op")
+
+
+def test_after_a_pause_the_lock_is_checked_before_the_next_operation(held):
+    """No heartbeat got through for a while (a suspended laptop): the next operation first
+    asks the host, and stops if the lock went to another run meanwhile."""
+    host, state, ours = held
+    ours.renewed -= 3 * ops.lock.HEARTBEAT_S
+
+    def beat_now():
+        ours.beats += 1
+        ours.lost = True  # the host says: lost
+
+    ours.beat_now = beat_now
+    with pytest.raises(PyinfraError):
+        ops.ReleaseOnFailure.operation_host_start(state, host, "op")
+    assert ours.beats == 1
 
 
 def test_leftover_globs_match_only_staging_names(tmp_path):

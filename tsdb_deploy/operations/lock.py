@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import secrets
 import shlex
+import time
 
 import gevent
 from pyinfra import host, logger, state
@@ -33,23 +34,31 @@ class _Ours:
     def __init__(self, host, token: str, arguments: dict):
         self.host, self.token, self.arguments = host, token, arguments
         self.lost = False
-        self.beat = gevent.spawn(self._heartbeat)
+        self.renewed = time.monotonic()  # the last heartbeat the host confirmed
+        self.beat = gevent.spawn(self._heartbeats)
 
-    def _heartbeat(self) -> None:
-        while True:
+    def beat_now(self) -> None:
+        """Renew the heartbeat; a lock found to be someone else's is marked lost."""
+        try:
+            reply = _run(self.host, lock.heartbeat_command(self.token), self.arguments)
+        except Exception as exc:  # noqa: BLE001 - a failed beat is tried again
+            logger.warning(f"{self.host.name}: deploy lock heartbeat failed: {exc}")
+            return
+        if reply.ok and "lost" in reply.stdout:
+            self.lost = True
+        elif reply.ok:
+            self.renewed = time.monotonic()
+
+    def _heartbeats(self) -> None:
+        while not self.lost:
             gevent.sleep(lock.HEARTBEAT_S)
-            try:
-                reply = _run(self.host, lock.heartbeat_command(self.token), self.arguments)
-            except Exception as exc:  # noqa: BLE001 - a failed beat is retried at the next
-                logger.warning(f"{self.host.name}: deploy lock heartbeat failed: {exc}")
-                continue
-            if reply.ok and "lost" in reply.stdout:
-                self.lost = True
-                return
+            self.beat_now()
 
 
 # (pyinfra state, host name) -> the lock this run holds there
 _ours: dict[tuple[int, str], _Ours] = {}
+# every token this process has taken or is taking: a lock bearing one is this run's own
+_tokens: set[str] = set()
 
 
 def staging_leftovers(paths: list[str]) -> list[str]:
@@ -89,11 +98,13 @@ def deploy_lock(wait_s: int, leftovers: list[str] = ()):
     arguments = {k: v for k, v in (host.current_op_global_arguments or {}).items()
                  if k in CONNECTOR_ARGUMENT_KEYS}  # fmt: skip
     me = lock.this_run(secrets.token_hex(8))
+    _tokens.add(me.token)
     refused = lock.take(
         lambda command: _run(real_host, command, arguments),
         me,
         wait_s,
         lambda line: real_host.log_styled(line, fg="yellow", log_func=logger.warning),
+        ours=_tokens,
         leftovers=leftovers,
         sleep=gevent.sleep,
     )
@@ -126,14 +137,20 @@ def deploy_lock_released():
 
 class ReleaseOnFailure(BaseStateCallback):
     """Keeps the lock's promises between the first operation and the last: a run whose lock
-    was taken over stops before its next operation; a host whose operation failed runs
-    nothing more, so its lock is freed at once; a run that ends on an exception frees it as
-    pyinfra disconnects (where the connection still works; else the next run finds it gone)."""
+    was taken over stops (the whole run: pyinfra has no way to stop one host from here)
+    before its next operation, checked there when no heartbeat got through lately (a paused
+    controller); a host whose operation failed runs nothing more, so its lock is freed at
+    once; a run that ends on an exception frees it as pyinfra disconnects (where the
+    connection still works; else the next run finds it gone)."""
 
     @staticmethod
     def operation_host_start(state, host, op_hash):
         ours = _ours.get((id(state), host.name))
-        if ours is not None and ours.lost:
+        if ours is None:
+            return
+        if not ours.lost and time.monotonic() - ours.renewed > 2 * lock.HEARTBEAT_S:
+            ours.beat_now()
+        if ours.lost:
             raise PyinfraError(
                 f"{host.name}: another run took this host's deploy lock over (this run was "
                 "silent for too long); stopped before changing anything more"
