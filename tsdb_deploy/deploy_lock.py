@@ -118,6 +118,9 @@ class Observed:
     holder: Holder | None  # None: a lock file that does not parse
     age_s: int  # seconds since that heartbeat
 
+    def who(self) -> str:
+        return self.holder.describe() if self.holder else "an unknown run"
+
 
 def acquire_command(holder: Holder, replace: Observed | None = None, leftovers=()) -> str:
     """Take the lock for `holder`: when it is free, or exactly as `replace` saw it (the same
@@ -198,7 +201,7 @@ def gone_because(seen: Observed, me: Holder, ours=frozenset(), alive=pid_alive) 
 
 def refusal(seen: Observed, wait_s: int) -> str:
     """The one line a run that cannot take the lock ends with."""
-    who = seen.holder.describe() if seen.holder else "an unknown run"
+    who = seen.who()
     waited = f"waited {wait_s} s (deploy_lock_wait)" if wait_s else "deploy_lock_wait is 0"
     return (
         f"another deploy holds this host's lock: {who}, heartbeat {seen.age_s} s ago; "
@@ -245,15 +248,13 @@ def take(
                     "entries (the host is named twice?)")  # fmt: skip
         reason = gone_because(seen, me, ours)
         if reason and (seen.token, seen.mtime) not in tried:
-            who = seen.holder.describe() if seen.holder else "an unknown run"
-            log(f"taking over the deploy lock of {who}: {reason}")
+            log(f"taking over the deploy lock of {seen.who()}: {reason}")
             tried.add((seen.token, seen.mtime))
             replace = seen
             continue
         if clock() >= deadline:
             return refusal(seen, wait_s)
         if not waiting:
-            who = seen.holder.describe() if seen.holder else "an unknown run"
-            log(f"waiting up to {wait_s} s for the deploy lock of {who}")
+            log(f"waiting up to {wait_s} s for the deploy lock of {seen.who()}")
             waiting = True
         sleep(min(RETRY_S, max(0.0, deadline - clock())))

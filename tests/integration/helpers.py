@@ -6,7 +6,7 @@ import shutil
 import subprocess
 import time
 
-from tsdb_deploy import known_issues
+from tsdb_deploy import known_issues, migrations
 
 from .conftest import ROOT
 
@@ -109,3 +109,8 @@ def project_copy(tmp_path, extra: dict[str, str] | None = None, change: str | No
         path = copy / "sql" / change
         path.write_text(path.read_text() + "\n-- an edit after it was applied\n")
     return copy
+
+
+def next_migration(what: str) -> str:
+    """The name the next file of sql/ takes (versions have no gaps)."""
+    return f"{len(migrations.discover()) + 1:04d}_{what}"

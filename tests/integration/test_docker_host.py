@@ -9,7 +9,6 @@ reachable here), as an air-gapped site ships timescale/timescaledb.
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 from datetime import datetime
 
@@ -22,7 +21,7 @@ from tsdb_deploy.settings import SETTINGS
 from tsdb_deploy.units import GIB
 
 from .conftest import make_target
-from .helpers import assert_testinfra_passes, content_checksums
+from .helpers import assert_testinfra_passes, content_checksums, sh
 
 # tsdb-status's checks every runtime's module runs, on its own `target` (monitoring.py)
 from .monitoring import (  # noqa: F401
@@ -205,6 +204,4 @@ def test_a_deploy_while_the_container_restarts_ends_cleanly_and_converges(target
 
 
 def _ready(target) -> bool:
-    probe = subprocess.run(["docker", "exec", target.name, "docker", "exec", "tsdb_timescaledb",
-                            "pg_isready", "-q"], capture_output=True)  # fmt: skip
-    return probe.returncode == 0
+    return sh(target, "docker", "exec", "tsdb_timescaledb", "pg_isready", "-q").returncode == 0

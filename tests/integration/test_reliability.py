@@ -29,7 +29,7 @@ from tsdb_deploy.pgbackrest import STANZA
 from tsdb_deploy.settings import SETTINGS
 
 from .conftest import ROOT, DeployResult, make_target
-from .helpers import content_checksums, project_copy
+from .helpers import content_checksums, next_migration, project_copy
 
 HOST = TestHost("tsdb-it-reliability", memory="2g", cpus=1)
 EVERY_OPERATION = "TSDB_INTERRUPT_ALL"
@@ -381,11 +381,6 @@ def test_a_reboot_right_after_a_deploy_brings_every_service_back(target, figures
     assert again.returncode == 0 and again.changed == 0, again.output[-5000:]
     assert_nothing_lost(before, safekept(target))
     figures.append(fault("host rebooted right after a deploy", "every service back"))
-
-
-def next_migration(what: str) -> str:
-    """The name the next file of sql/ takes (versions have no gaps)."""
-    return f"{len(list((ROOT / 'sql').glob('[0-9]*.sql'))) + 1:04d}_{what}"
 
 
 def test_a_failed_operation_leaves_no_lock_behind(target, tmp_path):
