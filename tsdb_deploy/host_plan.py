@@ -44,6 +44,7 @@ from .planner.chunks import WHOLE_CHUNK_POLICIES
 from .preflight import PreflightError
 from .render import Directory, FileValues, HostFile, RenderError
 from .render.backups import TIERS
+from .restart_guard import BACKUP_LOCK_NAME, RestartGuard
 from .runtimes import RUNTIMES, Distro, Runtime, RuntimeConfigError
 from .runtimes.native import PIN_PATH
 from .settings import SettingsError, resolve
@@ -75,6 +76,7 @@ class HostPlan:
     events_properties_index: bool
     image_archive: str | None  # docker: a `docker save` archive to load instead of pulling
     lock_wait_s: int  # how long a run waits for another run's deploy lock (deploy_lock.py)
+    restart_guard: RestartGuard  # a restart waits for running backups (restart_guard.py)
 
     def files_of(self, step: str) -> list[HostFile]:
         return [f for f in self.files if f.step == step]
@@ -454,6 +456,11 @@ def plan_host(name: str, settings: dict, runtime: Runtime, read) -> HostPlan:
         events_properties_index=settings["events_properties_index"],
         image_archive=settings["timescaledb_image_archive"],
         lock_wait_s=settings["deploy_lock_wait"],
+        restart_guard=RestartGuard(
+            backup_lock=f"{settings['BACKUP_DIR'].rstrip('/')}/{BACKUP_LOCK_NAME}",
+            wait_s=settings["restart_backup_wait"],
+            data_path=runtime.data_path_on_host,
+        ),
     )
 
 

@@ -8,7 +8,10 @@ can be refused for is therefore checked here, in pyinfra's prepare stage, from f
 - a downgrade: the pinned release below the installed packages, or below the extension in
   any database;
 - the docker image: another TimescaleDB version than timescaledb_version (read from the image
-  when the host has it, else from the `docker save` archive on this machine).
+  when the host has it, else from the `docker save` archive on this machine);
+- a data directory whose filesystem is (nearly) full: the deploy's own steps would stop a
+  running server there (pgbackrest check switches to a new WAL segment; PostgreSQL stops
+  when it cannot create one), so nothing is done.
 The steps check again when they run; a converged host reads no repository and no archive.
 """
 
@@ -19,10 +22,12 @@ from typing import Protocol
 from pyinfra.api.exceptions import OperationError
 
 from .apt import AptError, check_no_downgrade, choose_versions, release
-from .facts import AptRepositoryProbe, DockerImageContents, TimescaledbVersions, batch
+from .facts import AptRepositoryProbe, DiskFacts, DockerImageContents, TimescaledbVersions, batch
 from .operations.docker import archive_timescaledb_version
 from .operations.packages import upstream_pending
+from .restart_guard import MIN_DATA_FREE
 from .runtimes import Runtime
+from .units import MIB
 
 
 class HostPlan(Protocol):
@@ -46,6 +51,7 @@ class PreflightError(ValueError):
 
 def check(host, hp: HostPlan) -> None:
     runtime = hp.runtime
+    _room_on_the_data_disk(batch.read(host, DiskFacts, path=runtime.data_path_on_host))
     found = batch.read(host, TimescaledbVersions, psql=runtime.psql, database=hp.database)
     if found:
         _database_owner(found.owners, hp)
@@ -56,6 +62,17 @@ def check(host, hp: HostPlan) -> None:
         _upstream_repositories(host, hp.apt_install())
     if runtime.name == "docker":
         _image_version(host, runtime, hp.image_archive)
+
+
+def _room_on_the_data_disk(disk) -> None:
+    free = disk.available_bytes
+    if free is None or free >= MIN_DATA_FREE:
+        return
+    raise PreflightError(
+        f"the data disk is full: the filesystem of {disk.path} ({disk.mount}) has "
+        f"{free // MIB} MiB free, under the {MIN_DATA_FREE // MIB} MiB a running "
+        "PostgreSQL needs to create WAL segments; free space there first (nothing was changed)"
+    )
 
 
 def _database_owner(owners: dict[str, str], hp: HostPlan) -> None:

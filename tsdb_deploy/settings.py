@@ -655,6 +655,15 @@ _TABLE = [
         min=0,
         max=3600,
     ),
+    Setting(
+        "restart_backup_wait",
+        "int",
+        600,
+        "seconds a restart of PostgreSQL waits for running backups (tsdb-backup, pgBackRest, "
+        "pg_dump) to finish; past it the restart is not done and the deploy fails, naming them",
+        min=0,
+        max=86400,
+    ),
     Setting("pitr", "bool", True, "WAL archiving with pgBackRest for point-in-time recovery"),
     Setting(
         "archive_timeout",

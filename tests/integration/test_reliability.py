@@ -200,7 +200,9 @@ def safekept(target) -> dict:
     return {
         "tables": content_checksums(target),
         "logical": set(
-            target.run("find", "/var/backups/tsdb", "-type", "f", "-printf", "%P %s\n").split("\n")
+            target.run(
+                "find", "/var/backups/tsdb", "-mindepth", "2", "-type", "f", "-printf", "%P %s\n"
+            ).split("\n")  # the tiers' backups, not the log
         )
         - {""},  # fmt: skip
         "backups": {b["label"] for b in pgbackrest["backup"]},
@@ -397,6 +399,128 @@ def test_a_failed_operation_leaves_no_lock_behind(target, tmp_path):
     assert target.deploy(STATES[0]).changed == 0
 
 
+# Backups paused mid-run (SIGSTOP, as a stalled disk would hold them): tsdb-backup's pg_dump as
+# soon as it starts (tsdb-backup holds its lock), pgBackRest once its session is connected
+# (pgBackRest takes no lock of ours: the restart sees its session). Each runs in the
+# background and writes its exit status and end time to /tmp/<name>.done.
+PAUSE_PG_DUMP = (
+    "for i in $(seq 6000); do pkill -STOP -x pg_dump && exit 0; sleep 0.01; done; exit 1"
+)
+PAUSE_PGBACKREST = (
+    'for i in $(seq 3000); do [ "$(runuser -u postgres -- psql -XAtq -d postgres -c "SELECT '
+    "count(*) FROM pg_stat_activity WHERE application_name LIKE 'pgBackRest [%'\")\" != 0 ] "
+    "&& pkill -STOP -x pgbackrest && exit 0; sleep 0.02; done; exit 1"
+)
+BACKUPS = {
+    "tsdb-backup": ("tsdb-backup hourly", PAUSE_PG_DUMP),
+    "pgbackrest": (f"runuser -u postgres -- pgbackrest --stanza={STANZA} --type=incr backup",
+                   PAUSE_PGBACKREST),
+}  # fmt: skip
+
+
+def start_paused(target, *names: str) -> None:
+    """The named backups started and paused mid-run."""
+    for name in names:
+        command, pause = BACKUPS[name]
+        target.run("rm", "-f", f"/tmp/{name}.done", f"/tmp/{name}.paused")
+        target.run("sh", "-c", f'nohup sh -c "$0" >/tmp/{name}.pause.log 2>&1 &',
+                   f"({pause}); echo $? > /tmp/{name}.paused")  # fmt: skip
+        target.run("sh", "-c", f'nohup sh -c "$0" >/tmp/{name}.log 2>&1 &',
+                   f'{command}; echo "$? $(date +%s)" > /tmp/{name}.done')  # fmt: skip
+        target.run("sh", "-c", f"for i in $(seq 600); do [ -e /tmp/{name}.paused ] && exit 0; "
+                   "sleep 0.1; done; exit 1")  # fmt: skip
+        assert target.run("cat", f"/tmp/{name}.paused").strip() == "0", name
+
+
+def resume_and_finish(target, *names: str) -> list[int]:
+    """The paused backups resumed; each one's end time once it succeeded."""
+    # runuser stops itself when its child is stopped, and goes on only when continued too
+    target.run("sh", "-c", "pkill -CONT -x pg_dump; pkill -CONT -x pgbackrest; "
+               "pkill -CONT -x runuser; true")  # fmt: skip
+    ends = []
+    for name in names:
+        target.run("sh", "-c", f"for i in $(seq 600); do [ -e /tmp/{name}.done ] && exit 0; "
+                   "sleep 0.5; done; exit 1")  # fmt: skip
+        status, end = target.run("cat", f"/tmp/{name}.done").split()
+        assert status == "0", (name, target.run("cat", f"/tmp/{name}.log"))
+        ends.append(int(end))
+    return ends
+
+
+def postmaster_epoch(target) -> int:
+    return int(float(target.psql("SELECT extract(epoch FROM pg_postmaster_start_time())")))
+
+
+def test_a_restart_waits_for_running_backups(target, figures):
+    """A restart-level change while a logical backup and a pgBackRest backup run: the deploy
+    says what it waits for and restarts only once both have finished (and succeeded)."""
+    assert target.deploy(STATES[0]).returncode == 0
+    before = safekept(target)
+    started = target.postmaster_started()
+    start_paused(target, "tsdb-backup", "pgbackrest")
+    try:
+        proc = target.start_deploy(STATES[1])
+        waiting = ["pgrep", "-f", "waiting up to 600 s for running backups"]
+        deadline = time.monotonic() + 300
+        while target.run(*waiting, check=False) == "":
+            assert proc.poll() is None and time.monotonic() < deadline, target.finish(proc).output
+            time.sleep(0.5)
+        time.sleep(6)  # three looks at the backups: still running, so still no restart
+        assert target.postmaster_started() == started
+        assert proc.poll() is None
+    finally:
+        ends = resume_and_finish(target, "tsdb-backup", "pgbackrest")
+    result = target.finish(proc)
+    assert result.returncode == 0, result.output[-5000:]
+    said = [line for line in result.output.splitlines() if "waits up to 600 s" in line]
+    assert len(said) == 1, result.output[-3000:]
+    assert "tsdb-backup's lock (pid" in said[0] and "tsdb-backup hourly" in said[0], said
+    assert "pgBackRest [backup] (pid" in said[0], said
+    assert postmaster_epoch(target) >= max(ends)  # restarted after both had ended
+    assert target.show("shared_buffers") == "320MB"
+    after = safekept(target)
+    assert_nothing_lost(before, after)
+    assert len(after["logical"]) > len(before["logical"])
+    assert len(after["backups"]) > len(before["backups"])
+    assert target.deploy(STATES[1]).changed == 0
+    figures.append(fault("a deploy with a restart while tsdb-backup and pgBackRest run",
+                         "the restart waited; both backups succeeded"))  # fmt: skip
+
+
+def test_a_restart_that_would_cut_a_backup_is_refused_past_its_wait(target, figures):
+    """restart_backup_wait runs out while a pgBackRest backup runs: one line, no restart and
+    no reload (the old settings stay live, whole); the backup succeeds; a rerun restarts."""
+    target.deploy(STATES[1])
+    before = safekept(target)
+    started, live = target.postmaster_started(), live_settings(target)
+    start_paused(target, "pgbackrest")
+    try:
+        result = target.deploy({**STATES[0], "restart_backup_wait": 4})
+    finally:
+        resume_and_finish(target, "pgbackrest")
+    assert result.returncode != 0
+    refused = [line for line in result.output.splitlines() if "was not restarted" in line]
+    assert len(refused) == 1, result.output[-3000:]
+    assert "after 4 s, still running: pgBackRest [backup] (pid" in refused[0]
+    assert "shared_buffers: 320MB -> 384MB" in refused[0] and "restart_backup_wait" in refused[0]
+    assert target.postmaster_started() == started
+    assert live_settings(target) == live  # not reloaded: the old settings, whole
+    assert lock_text(target) == ""
+    again = target.deploy(STATES[0])
+    assert again.returncode == 0, again.output[-5000:]
+    assert target.show("shared_buffers") == "384MB" and target.show("work_mem") == "6MB"
+    assert target.deploy(STATES[0]).changed == 0
+    after = safekept(target)
+    assert_nothing_lost(before, after)
+    assert len(after["backups"]) > len(before["backups"])
+    figures.append(
+        fault(
+            "a restart past restart_backup_wait while pgBackRest runs",
+            "one error, no restart; the backup succeeded; the rerun restarted",
+        )
+    )
+
+
 SLOW_MIGRATION = """
 CREATE TABLE public.fault_probe (n int NOT NULL);
 INSERT INTO public.fault_probe SELECT generate_series(1, 1000);
@@ -444,3 +568,99 @@ def test_postmaster_killed_during_a_migration_leaves_it_unapplied(target, tmp_pa
     assert target.deploy(STATES[0], project=project).changed == 0
     figures.append(fault("postmaster killed (-9) during a migration",
                          "one error; not applied; the rerun applied it once"))  # fmt: skip
+
+
+# --- the data disk full ------------------------------------------------------------------------
+
+# PostgreSQL's own filesystem, small enough to fill: a tmpfs mounted where the cluster will be
+# (a loop device needs more than the test hosts may have). 3 GiB: the planner keeps a tenth of
+# a disk shared with WAL for WAL and wants at least 256 MiB there; only what is written to it
+# takes memory, hence the host's 5 GiB.
+DISK = TestHost("tsdb-it-reliability-disk", memory="5g", cpus=1)
+DATA_DISK = "/var/lib/postgresql"
+FILLER = f"{DATA_DISK}/filler"
+
+
+@pytest.fixture(scope="module")
+def disk_target(request, tmp_path_factory, lab_mirror):
+    base = lab_mirror.inventory_data(SETTINGS["timescaledb_version"].default)
+    target = make_target(request, tmp_path_factory, DISK, base)
+    target.run("sh", "-c", f"mkdir -p {DATA_DISK} && mount -t tmpfs -o size=3g,mode=755 "
+               f"tsdb-data {DATA_DISK}")  # fmt: skip
+    first = target.deploy(STATES[0])
+    assert first.returncode == 0, first.output[-5000:]
+    return target
+
+
+def fill(target, leave_mib: int) -> None:
+    """The data disk filled but for `leave_mib` MiB."""
+    target.run("sh", "-c", f"free=$(df -P -B1 {DATA_DISK} | awk 'NR == 2 {{ print $4 }}'); "
+               f"fallocate -l $(( free - {leave_mib} * 1048576 )) {FILLER}")  # fmt: skip
+
+
+def test_a_full_data_disk_refuses_the_deploy_and_keeps_the_server_running(disk_target, figures):
+    """On a full data disk the deploy refuses in one line before any step: its own steps would
+    stop the server (a WAL segment it cannot create is a PANIC; tried: pgbackrest check's WAL
+    switch did it). 40 MiB are left: two segments, so PostgreSQL itself lasts the test."""
+    target = disk_target
+    before = safekept(target)
+    started, live = target.postmaster_started(), live_settings(target)
+    fill(target, leave_mib=40)
+    try:
+        result = target.deploy(STATES[1])
+        assert result.returncode != 0
+        refused = [line for line in result.output.splitlines() if "data disk is full" in line]
+        assert len(refused) == 1, result.output[-3000:]
+        assert f"the filesystem of {DATA_DISK}/17/main ({DATA_DISK}) has" in refused[0], refused
+        assert "under the 64 MiB" in refused[0] and "nothing was changed" in refused[0]
+        assert "Starting operation" not in result.output  # refused while planning
+        assert target.postmaster_started() == started and live_settings(target) == live
+        assert lock_text(target) == ""
+    finally:
+        target.run("rm", "-f", FILLER)
+    again = target.deploy(STATES[1])
+    assert again.returncode == 0, again.output[-5000:]
+    assert target.show("shared_buffers") == "320MB"
+    assert target.deploy(STATES[1]).changed == 0
+    assert_nothing_lost(before, safekept(target))
+    figures.append(fault("the data disk full during a deploy",
+                         "refused before any step; the server kept running"))  # fmt: skip
+
+
+# about 250 MB of rows: more than the 100 MiB the test leaves free
+FILLING_MIGRATION = """
+CREATE TABLE public.disk_probe AS
+SELECT g AS n, md5(g::text) || repeat('x', 160) AS pad FROM generate_series(1, 1000000) g;
+"""
+
+
+def test_a_full_data_disk_during_a_migration_leaves_it_unapplied(disk_target, tmp_path, figures):
+    """A migration that runs out of disk fails the deploy in one error, leaves neither its
+    table nor its ledger row, and applies once there is room again. Last of the disk host's
+    tests: its ledger then holds a migration only this test's project copy has."""
+    target = disk_target
+    name = next_migration("disk_probe")
+    project = project_copy(tmp_path, {f"{name}.sql": FILLING_MIGRATION})
+    before = safekept(target)
+    fill(target, leave_mib=100)
+    try:
+        result = target.deploy(STATES[1], project=project)
+        assert result.returncode != 0
+        assert "No space left on device" in result.output or (
+            "server closed the connection unexpectedly" in result.output  # WAL's ENOSPC: PANIC
+        ), result.output[-3000:]
+    finally:
+        target.run("rm", "-f", FILLER)
+    back = target.deploy(STATES[1])  # brings PostgreSQL back if the PANIC stopped it
+    assert back.returncode == 0, back.output[-5000:]
+    assert name not in target.psql(
+        "SELECT string_agg(name, ' ') FROM tsdb_deploy.schema_migrations"
+    )
+    assert target.psql("SELECT to_regclass('public.disk_probe') IS NULL") == "t"
+    assert_nothing_lost(before, safekept(target))
+    applied = target.deploy(STATES[1], project=project)
+    assert applied.returncode == 0, applied.output[-5000:]
+    assert target.psql("SELECT count(*) FROM public.disk_probe") == "1000000"
+    assert target.deploy(STATES[1], project=project).changed == 0
+    figures.append(fault("the data disk full during a migration",
+                         "one error; not applied; applied once there was room"))  # fmt: skip

@@ -9,6 +9,7 @@ shell prints them.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -174,3 +175,11 @@ def test_file_states_run_and_parse(tmp_path):
     digest = "8254c329a92850f6d539dd376f4816ee2764517da5e0235514af433164480d7a"
     assert states[str(secret)] == FileState(user, group, 0o600, digest)
     assert states[str(tmp_path / "missing")] is None
+
+
+def test_disk_free_space_is_read_when_df_gives_it():
+    recorded = lines("disk-overlay-container.txt")
+    assert parse_disk(recorded).available_bytes is None  # recorded before it was read
+    disk = parse_disk([*recorded, "available 52428800"])
+    assert disk.available_bytes == 52428800
+    assert disk == dataclasses.replace(parse_disk(recorded), available_bytes=52428800)

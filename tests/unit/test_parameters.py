@@ -369,3 +369,24 @@ def test_lookup_unknown_names_it_and_lists_the_managed_ones():
     assert lookup("work_mem") is PARAMETERS["work_mem"]
     with pytest.raises(ParameterError, match=r"^wrok_mem: not a parameter .* work_mem"):
         lookup("wrok_mem")
+
+
+def test_differing_parameters_name_live_values_as_postgresql_conf_spells_them():
+    from tsdb_deploy.facts import LiveServer, LiveSetting
+    from tsdb_deploy.operations import differing_parameters
+
+    rows = {
+        "shared_buffers": LiveSetting("40960", "8kB", "postmaster", False),
+        "work_mem": LiveSetting("6144", "kB", "user", False),
+        "checkpoint_timeout": LiveSetting("900", "s", "sighup", False),
+        "log_line_prefix": LiveSetting("%m ", None, "sighup", False),
+    }
+    live = LiveServer(rows, "2026-12-02 07:00:00+00", (), ())
+    planned = {"shared_buffers": "384MB", "work_mem": "6MB", "checkpoint_timeout": "5min",
+               "log_line_prefix": "'%m [%p] '", "jit": "off"}  # fmt: skip
+    assert differing_parameters(planned, live) == {
+        "shared_buffers": ("320MB", "384MB"),
+        "checkpoint_timeout": ("15min", "5min"),
+        "log_line_prefix": ("%m ", "'%m [%p] '"),
+        "jit": ("(not loaded)", "off"),
+    }

@@ -26,6 +26,7 @@ def database_server(hp: HostPlan) -> None:
         runtime=rt,
         files=hp.files_of("server"),
         planned=hp.plan.values(),
+        guard=hp.restart_guard,
         known=hp.known_paths,
     )
     install.service_running(hp)
@@ -47,4 +48,5 @@ def database_server(hp: HostPlan) -> None:
         runtime=rt,
         database=hp.database,
         expected=rt.timescaledb_version,
+        guard=hp.restart_guard,
     )

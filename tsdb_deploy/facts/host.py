@@ -152,6 +152,7 @@ class Disk:
     device: str | None
     storage: str
     notes: tuple[str, ...] = ()
+    available_bytes: int | None = None  # free for unprivileged writers (df's Available)
 
 
 def _classify(name: str, rotational: dict[str, str], note_prefix: str) -> tuple[str, list[str]]:
@@ -208,7 +209,8 @@ def parse_disk(lines: list[str]) -> Disk:
         else:
             storage = "ssd"
             notes = [f"{note}: on {source}, disks differ or none found; assumed ssd"]
-    return Disk(path, size, mount, device, storage, tuple(notes))
+    available = int(fields["available"]) if "available" in fields else None
+    return Disk(path, size, mount, device, storage, tuple(notes), available)
 
 
 class DiskFacts(FactBase):
@@ -221,8 +223,8 @@ p={shlex.quote(path)}
 echo "want $p"
 while [ ! -e "$p" ]; do p=$(dirname "$p"); done
 p=$(readlink -f "$p")
-set -- $(df -P -B1 "$p" | awk 'NR == 2 {{print $1, $2, $6}}')
-echo "path $p"; echo "source $1"; echo "size $2"; echo "mount $3"
+set -- $(df -P -B1 "$p" | awk 'NR == 2 {{print $1, $2, $4, $6}}')
+echo "path $p"; echo "source $1"; echo "size $2"; echo "available $3"; echo "mount $4"
 case "$1" in /dev/*) echo "device $(basename "$(readlink -f "$1")")";; esac
 for b in /sys/class/block/*; do
   n=$(basename "$b")

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 
 from pyinfra.api import FactBase
 
+from ..restart_guard import RestartGuard
+
 # --- the live PostgreSQL server ----------------------------------------------------------
 
 NOT_RUNNING = "__TSDB_NOT_RUNNING__"
@@ -80,6 +82,17 @@ class PostgresServer(FactBase):
 
     def process(self, output):
         return parse_live_server(list(output))
+
+
+class RunningBackups(FactBase):
+    """What a restart of PostgreSQL would wait for now (restart_guard): tsdb-backup's lock
+    when held, the backup tools' sessions; one line each, none when nothing runs."""
+
+    def command(self, psql: str, backup_lock: str) -> str:
+        return RestartGuard(backup_lock, 0).running_command(psql)
+
+    def process(self, output):
+        return [line for line in output if line.strip()]
 
 
 @dataclass(frozen=True)

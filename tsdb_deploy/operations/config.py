@@ -9,17 +9,19 @@ from pyinfra import host, logger
 from pyinfra.api import operation
 from pyinfra.api.exceptions import OperationError
 
-from ..facts import PostgresServer, batch
+from ..facts import PostgresServer, RunningBackups, batch
 from ..planner.parameters import PARAMETERS
 from .files import converge_files, file_states, fix_owner_and_mode
 
 if TYPE_CHECKING:
     from ..render import HostFile
+    from ..restart_guard import RestartGuard
     from ..runtimes import Runtime
 
 
 def differing_parameters(planned: dict[str, str], live) -> dict[str, tuple[str, str]]:
-    """Planned parameters whose live value differs: name -> (live SHOW-style, planned)."""
+    """Planned parameters whose live value differs: name -> (live, planned), both as
+    postgresql.conf spells them (shared_buffers 320MB, not pg_settings' 40960 of 8kB)."""
     out = {}
     for name, text in planned.items():
         row = live.parameters.get(name)
@@ -27,21 +29,26 @@ def differing_parameters(planned: dict[str, str], live) -> dict[str, tuple[str, 
         if row is None:  # e.g. a library's parameter before the library is loaded
             out[name] = ("(not loaded)", text)
             continue
-        if param.from_pg_settings(row.setting, row.unit) != param.parse(text):
-            out[name] = (row.setting + (row.unit or ""), text)
+        value = param.from_pg_settings(row.setting, row.unit)
+        if value != param.parse(text):
+            out[name] = (param.render(value) if param.kind != "string" else value, text)
     return out
 
 
 @operation(is_idempotent=True)
 def postgres_config(
-    runtime: Runtime, files: list[HostFile], planned: dict[str, str], known: list[str] = ()
+    runtime: Runtime,
+    files: list[HostFile],
+    planned: dict[str, str],
+    guard: RestartGuard,
+    known: list[str] = (),
 ):
     """The server's files as planned; reload if enough, restart only if needed.
 
     Restart when a parameter whose pg_settings.context is `postmaster` differs from the live
     server, or the server reports pending_restart; reload when other parameters or any other
     file (pg_hba.conf, a renewed certificate) change; nothing when the files and the live
-    values already match the plan.
+    values already match the plan. A restart first waits for running backups (`guard`).
     """
     live = batch.read(host, PostgresServer, psql=runtime.psql)
     if live is not None:
@@ -84,8 +91,7 @@ def postgres_config(
             or f"pending restart for {', '.join(pending)}"
         )
         host.log(f"Restarting PostgreSQL: {reasons}", logger.warning)
-        yield runtime.restart()
-        yield runtime.wait_ready()
+        yield from guarded_restart(runtime, guard, reasons)
     elif differing or others_changed:
         what = ", ".join(f"{n}: {old} -> {new}" for n, (old, new) in differing.items())
         host.log(f"Reloading PostgreSQL: {what or ', '.join(others_changed) + ' changed'}",
@@ -93,3 +99,14 @@ def postgres_config(
         yield runtime.reload()
     elif not conf_changed:
         host.noop(f"{len(planned)} planned parameters match the live server")
+
+
+def guarded_restart(runtime: Runtime, guard: RestartGuard, reason: str):
+    """The restart, once no backup runs (restart_guard); says first what it will wait for."""
+    running = host.get_fact(RunningBackups, psql=runtime.psql, backup_lock=guard.backup_lock)
+    if running:
+        host.log(
+            f"The restart waits up to {guard.wait_s} s for running backups: {'; '.join(running)}",
+            logger.warning,
+        )
+    yield guard.around(f"{runtime.restart()} && ({runtime.wait_ready()})", runtime.psql, reason)

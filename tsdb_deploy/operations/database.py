@@ -15,6 +15,7 @@ from ..facts import PostgresDatabase, TimescaledbVersions, batch
 from ._common import pg_literal, psql_command, psql_file
 
 if TYPE_CHECKING:
+    from ..restart_guard import RestartGuard
     from ..runtimes import Runtime
 
 
@@ -111,11 +112,14 @@ def _newer(a: str, b: str) -> bool:
 
 
 @operation(is_idempotent=True)
-def timescaledb_extension(runtime: Runtime, database: str, expected: str | None):
+def timescaledb_extension(
+    runtime: Runtime, database: str, expected: str | None, guard: RestartGuard
+):
     """TimescaleDB created in `database`, and in every database that has it, at the version
     installed on disk: `ALTER EXTENSION timescaledb UPDATE` as the first command of a fresh
     `psql -X` session, as Timescale prescribes. PostgreSQL restarts only if TimescaleDB says
-    its preloaded loader is too old for the new version. Versions before and after are
+    its preloaded loader is too old for the new version, once no backup runs (`guard`).
+    Versions before and after are
     reported; a database ahead of the installed version (a downgrade) is refused.
 
     `expected`: the version the deploy installs (None: whatever the distribution ships). While
@@ -151,10 +155,12 @@ def timescaledb_extension(runtime: Runtime, database: str, expected: str | None)
     for db, version in behind.items():
         host.log(f"Updating TimescaleDB in {db}: {version} -> {target}", logger.warning)
         update = psql_command(runtime, db, "ALTER EXTENSION timescaledb UPDATE")
+        restart = guard.around(f"{runtime.restart()} && ({runtime.wait_ready()})",
+                               runtime.psql, f"TimescaleDB {version} -> {target}")  # fmt: skip
         yield (
             f'out=$({update} 2>&1) || case "$out" in *{shlex.quote(LOADER_STALE)}*) '
             "echo 'TimescaleDB: the loader is out of date, restarting PostgreSQL' >&2; "
-            f"{runtime.restart()} && ({runtime.wait_ready()}) && {update};; "
+            f"({restart}) && {update};; "
             '*) echo "$out" >&2; exit 1;; esac'
         )
     if database not in found.installed:
