@@ -9,7 +9,7 @@ can be refused for is therefore checked here, in pyinfra's prepare stage, from f
   any database;
 - the docker image: another TimescaleDB version than timescaledb_version (read from the image
   when the host has it, else from the `docker save` archive on this machine);
-- a data directory whose filesystem is (nearly) full: the deploy's own steps would stop a
+- a data directory or pg_wal whose filesystem is (nearly) full: the deploy's own steps would stop a
   running server there (pgbackrest check switches to a new WAL segment; PostgreSQL stops
   when it cannot create one), so nothing is done.
 The steps check again when they run; a converged host reads no repository and no archive.
@@ -51,7 +51,9 @@ class PreflightError(ValueError):
 
 def check(host, hp: HostPlan) -> None:
     runtime = hp.runtime
-    _room_on_the_data_disk(batch.read(host, DiskFacts, path=runtime.data_path_on_host))
+    data = runtime.data_path_on_host
+    for path in (data, f"{data}/pg_wal"):  # pg_wal may be a link to a WAL disk
+        _room_on_the_data_disk(batch.read(host, DiskFacts, path=path))
     found = batch.read(host, TimescaledbVersions, psql=runtime.psql, database=hp.database)
     if found:
         _database_owner(found.owners, hp)

@@ -33,6 +33,9 @@ BACKUP_LOCK_NAME = ".lock"  # in BACKUP_DIR: files/tsdb-backup's LOCK_NAME (a un
 # WAL segment that cannot be created stops PostgreSQL (PANIC), and a stopped one on a full
 # disk does not start (its end-of-recovery checkpoint needs one).
 MIN_DATA_FREE = 64 * 1024 * 1024
+MIB = 1024 * 1024
+CONNECT_TIMEOUT_S = 5  # asking the server for its sessions: connecting,
+QUERY_TIMEOUT_S = 15  # and the whole psql command
 POLL_S = 2  # between two looks at the lock and the sessions
 HOLDER_BYTES = 300  # of the lock file's holder line, as tsdb-backup reads it
 JOIN_LINES = """awk 'NR > 1 { printf "; " } { printf "%s", $0 }'"""
@@ -54,87 +57,101 @@ class RestartGuard:
     wait_s: int  # how long a restart waits for running backups
     data_path: str = ""  # PGDATA as the host sees it: its filesystem must have room to start
 
-    def _sessions(self, psql: str) -> str:
-        """Shell: the backup tools' sessions, one per line; nothing when the server is down."""
+    def _preamble(self, psql: str) -> list[str]:
+        """Shell: the lock's names and the helpers both commands use. Whatever is written to,
+        created in or read from BACKUP_DIR is done with its owner's ids (postgres owns it): a
+        link planted there makes root write or show nothing it should not."""
+        directory = self.backup_lock.rsplit("/", 1)[0] or "/"
         sql = shlex.quote(RUNNING_SESSIONS_SQL)
-        return f"{psql} -X -A -t -q -d postgres -c {sql} 2>/dev/null"
+        return [
+            f"lock={shlex.quote(self.backup_lock)}; dir={shlex.quote(directory)}",
+            "say() { printf '%s\\n' \"$*\" >&2; }",
+            'as_owner() { setpriv --reuid="$(stat -c %u "$dir")" --regid="$(stat -c %g "$dir")"'
+            ' --clear-groups -- "$@"; }',
+            f"holder() {{ as_owner head -c {HOLDER_BYTES} \"$lock\" 2>/dev/null | tr -d '\\n'; }}",
+            # the backup tools' sessions, one per line; fails when the server cannot be asked
+            f"sessions() {{ timeout {QUERY_TIMEOUT_S} {psql} -X -A -t -q"
+            f" -d 'dbname=postgres connect_timeout={CONNECT_TIMEOUT_S}' -c {sql} 2>/dev/null; }}",
+        ]
 
     def running_command(self, psql: str) -> str:
         """Shell, always exit 0: what a restart would wait for now, one line each."""
-        lock = self.lock_q
-        return (
-            f"if [ -e {lock} ]; then {{ flock -n 9 || echo \"tsdb-backup's lock "
-            f"($(head -c {HOLDER_BYTES} {lock} | tr -d '\\n'))\"; }} 9<{lock}; fi; "
-            f"{self._sessions(psql)}; true"
-        )
-
-    def around(self, restart: str, psql: str, reason: str) -> str:
-        """Shell: `restart` once no backup runs, holding tsdb-backup's lock while it runs;
-        past wait_s, exit 1 with one line and no restart. `reason`: what the restart applies,
-        for that line."""
-        lock = self.lock_q
-        directory = shlex.quote(self.backup_lock.rsplit("/", 1)[0] or "/")
-        gave_up = (
-            f"PostgreSQL was not restarted: after {self.wait_s} s, still running: $busy. "
-            "The new config is in place but not applied ($reason); deploy again once the "
-            "backups have finished, or raise restart_backup_wait"
-        )
         return "\n".join(
             [
-                f"end=$(( $(date +%s) + {int(self.wait_s)} )); held=no; told=; "
-                f"reason={shlex.quote(reason)}",
+                *self._preamble(psql),
+                'if [ -e "$lock" ] && [ ! -L "$lock" ]; then',
+                '  { flock -n 9 || echo "tsdb-backup\'s lock ($(holder))"; } 9<"$lock"',
+                "fi",
+                "sessions; true",
+            ]
+        )
+
+    def around(self, restart: str, psql: str, is_running: str, reason: str) -> str:
+        """Shell: `restart` once no backup runs, holding tsdb-backup's lock while it runs;
+        past wait_s, exit 1 with one line and no restart. `is_running`: exits 0 while the
+        server runs (sessions that cannot be read from a running server are waited for, as
+        a backup would be). `reason`: what the restart applies, for the lines it writes."""
+        wait = int(self.wait_s)
+        return "\n".join(
+            [
+                *self._preamble(psql),
+                f"end=$(( $(date +%s) + {wait} )); held=no; told=; reason={shlex.quote(reason)}",
+                'free_lock() { [ "$held" != yes ] || [ ! -d "$dir" ] || '
+                """as_owner sh -c ': > "$0"' "$lock" 2>/dev/null; }""",
                 # no backup directory yet: no tsdb-backup can run
-                f"if [ -d {directory} ]; then",
-                # created as tsdb-backup creates it, so its runs (as postgres) can open it
-                f"  [ -e {lock} ] || {{ : > {lock} && chmod 600 {lock}"
-                f" && chown --reference={directory} {lock}; }} || exit 1",
-                f"  exec 9<{lock}",
+                'if [ -d "$dir" ]; then',
+                '  if [ -L "$lock" ]; then say "PostgreSQL was not restarted: $lock is a symbolic'
+                " link, not tsdb-backup's lock file; remove it and deploy again\"; exit 1; fi",
+                # created as tsdb-backup creates it (0600, its owner's), so its runs can open it
+                """  [ -e "$lock" ] || as_owner sh -c 'umask 077; : >> "$0"' "$lock" || exit 1""",
+                '  exec 9<"$lock"',
                 "else held=yes; fi",
                 "while :; do",
                 "  busy=",
                 '  if [ "$held" = no ]; then',
                 "    if flock -n 9; then held=yes",
-                f"      printf 'pid %s: tsdb-deploy restarting PostgreSQL since %s\\n' $$"
-                f" \"$(date -u '+%Y-%m-%dT%H:%M:%SZ')\" > {lock}",
-                f"    else busy=\"tsdb-backup's lock ($(head -c {HOLDER_BYTES} {lock}"
-                " | tr -d '\\n'))\"; fi",
+                """      as_owner sh -c 'printf "%s\\n" "$1" > "$0"' "$lock" "pid $$: tsdb-deploy"""
+                """ restarting PostgreSQL since $(date -u '+%Y-%m-%dT%H:%M:%SZ')\"""",
+                '    else busy="tsdb-backup\'s lock ($(holder))"; fi',
                 "  fi",
-                f"  sessions=$({self._sessions(psql)} | {JOIN_LINES})",
-                '  [ -z "$sessions" ] || busy="${busy:+$busy; }$sessions"',
+                f"  if found=$(sessions); then found=$(printf '%s\\n' \"$found\" | {JOIN_LINES})",
+                f'  elif {is_running}; then found="PostgreSQL\'s sessions could not be read"',
+                "  else found=; fi",
+                '  [ -z "$found" ] || busy="${busy:+$busy; }$found"',
                 '  [ -n "$busy" ] || break',
                 '  if [ "$(date +%s)" -ge "$end" ]; then',
-                f'    echo "{gave_up}" >&2; exit 1',
+                f'    say "PostgreSQL was not restarted: after {wait} s, still running: $busy. The'
+                " new config is in place but not applied ($reason); deploy again once the"
+                ' backups have finished, or raise restart_backup_wait"; free_lock; exit 1',
                 "  fi",
-                '  [ -n "$told" ] || { told=1; echo "waiting up to '
-                f'{self.wait_s} s for running backups before restarting PostgreSQL: $busy" >&2; }}',
+                f'  [ -n "$told" ] || {{ told=1; say "waiting up to {wait} s for running backups'
+                ' before restarting PostgreSQL: $busy"; }',
                 f"  sleep {POLL_S}",
                 "done",
                 *self._room_to_start(),
                 f"( {restart} ); rc=$?",
-                f'[ ! -e {lock} ] || [ "$held" != yes ] || : > {lock}',
+                "free_lock",
                 "exit $rc",
             ]
         )
 
     def _room_to_start(self) -> list[str]:
-        """Shell: exit 1 with one line when PGDATA's filesystem has too little room to start
-        a stopped server; nothing when PGDATA is unknown or absent (no server to stop)."""
+        """Shell: exit 1 with one line when the filesystem of PGDATA or of its pg_wal (which
+        may be a link to a WAL disk) has too little room to start a stopped server; nothing
+        for a path that does not exist (no server to stop)."""
         if not self.data_path:
             return []
-        data = shlex.quote(self.data_path)
-        need = MIN_DATA_FREE // (1024 * 1024)
+        need = MIN_DATA_FREE // MIB
+        paths = shlex.join([self.data_path, f"{self.data_path}/pg_wal"])
         return [
-            f"data={data}; free=$(df -P -B1 \"$data\" 2>/dev/null | awk 'NR == 2 {{ print $4 }}')",
-            f'if [ -n "$free" ] && [ "$free" -lt {MIN_DATA_FREE} ]; then',
-            '  echo "PostgreSQL was not restarted: the filesystem of $data has'
-            f" $(( free / 1048576 )) MiB free, under the {need} MiB a stopped server needs to"
+            f"for path in {paths}; do",
+            """  free=$(df -P -B1 "$path" 2>/dev/null | awk 'NR == 2 { print $4 }')""",
+            f'  if [ -n "$free" ] && [ "$free" -lt {MIN_DATA_FREE} ]; then',
+            '    say "PostgreSQL was not restarted: the filesystem of $path has'
+            f" $(( free / {MIB} )) MiB free, under the {need} MiB a stopped server needs to"
             " start again; it keeps running with the old config. Free space there and deploy"
-            ' again ($reason)" >&2',
-            f'  [ ! -e {self.lock_q} ] || [ "$held" != yes ] || : > {self.lock_q}',
-            "  exit 1",
-            "fi",
+            ' again ($reason)"',
+            "    free_lock; exit 1",
+            "  fi",
+            "done",
         ]
-
-    @property
-    def lock_q(self) -> str:
-        return shlex.quote(self.backup_lock)

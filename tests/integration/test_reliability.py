@@ -460,12 +460,14 @@ def test_a_restart_waits_for_running_backups(target, figures):
     start_paused(target, "tsdb-backup", "pgbackrest")
     try:
         proc = target.start_deploy(STATES[1])
+        # the restart's guard has started (its text is in its command line); with both
+        # backups paused it cannot get past them
         waiting = ["pgrep", "-f", "waiting up to 600 s for running backups"]
         deadline = time.monotonic() + 300
         while target.run(*waiting, check=False) == "":
             assert proc.poll() is None and time.monotonic() < deadline, target.finish(proc).output
             time.sleep(0.5)
-        time.sleep(6)  # three looks at the backups: still running, so still no restart
+        time.sleep(6)  # three looks at the backups, still running: no restart
         assert target.postmaster_started() == started
         assert proc.poll() is None
     finally:
@@ -506,6 +508,7 @@ def test_a_restart_that_would_cut_a_backup_is_refused_past_its_wait(target, figu
     assert target.postmaster_started() == started
     assert live_settings(target) == live  # not reloaded: the old settings, whole
     assert lock_text(target) == ""
+    assert target.run("cat", "/var/backups/tsdb/.lock") == ""  # tsdb-backup's: no stale holder
     again = target.deploy(STATES[0])
     assert again.returncode == 0, again.output[-5000:]
     assert target.show("shared_buffers") == "384MB" and target.show("work_mem") == "6MB"

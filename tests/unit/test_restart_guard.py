@@ -6,7 +6,9 @@ from __future__ import annotations
 import fcntl
 import os
 import re
+import shutil
 import subprocess
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -21,7 +23,8 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture
 def lab(tmp_path):
     """A backup directory, a psql stand-in printing tmp/sessions (failing when absent: the
-    server is down), and a restart that records what the lock file said while it ran."""
+    server is down, unless tmp/running says it runs), and a restart that records what the lock
+    file said while it ran."""
     backups = tmp_path / "backups"
     backups.mkdir()
     sessions = tmp_path / "sessions"
@@ -30,6 +33,7 @@ def lab(tmp_path):
     psql.chmod(0o755)
     lock = backups / BACKUP_LOCK_NAME
     restart = f"cat {lock} > {tmp_path / 'restarted'}"
+    RUNNING = f"[ -e {tmp_path / 'running'} ]"
 
     class Lab:
         path = tmp_path
@@ -38,7 +42,7 @@ def lab(tmp_path):
             return RestartGuard(str(lock), wait_s)
 
         def run(self, wait_s: int, reason: str = "shared_buffers: 128MB -> 256MB"):
-            script = self.guard(wait_s).around(restart, str(psql), reason)
+            script = self.guard(wait_s).around(restart, str(psql), RUNNING, reason)
             return subprocess.run(["sh", "-c", script], capture_output=True, text=True)
 
         def restarted(self) -> str | None:
@@ -86,7 +90,7 @@ def test_a_server_that_is_down_has_no_sessions_to_wait_for(lab):
 def test_no_backup_directory_no_lock_to_take(lab, tmp_path):
     lab.sessions.write_text("")
     guard = RestartGuard(str(tmp_path / "none" / BACKUP_LOCK_NAME), 0)
-    script = guard.around(f"touch {tmp_path / 'restarted'}", str(lab.psql), "x")
+    script = guard.around(f"touch {tmp_path / 'restarted'}", str(lab.psql), "false", "x")
     assert subprocess.run(["sh", "-c", script]).returncode == 0
     assert lab.restarted() is not None
     assert not (tmp_path / "none").exists()
@@ -124,10 +128,8 @@ def test_past_the_wait_no_restart_and_one_line_naming_what_runs(lab):
         'new config is in place but not applied (x: "$(touch pwned)" `id` -> 1); deploy again '
         "once the backups have finished, or raise restart_backup_wait"
     )
-    # the lock it took while waiting is free again: a backup from cron can run
-    fd = os.open(lab.lock, os.O_RDONLY)
-    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    os.close(fd)
+    # it held tsdb-backup's lock while it waited; giving up, it leaves no holder line behind
+    assert lab.lock.read_text() == ""
 
 
 def test_sessions_ending_within_the_wait_let_the_restart_through(lab):
@@ -141,7 +143,7 @@ def test_sessions_ending_within_the_wait_let_the_restart_through(lab):
 
 def test_the_restart_failing_fails_the_command_and_frees_the_lock(lab, tmp_path):
     lab.sessions.write_text("")
-    script = lab.guard(0).around("echo 'no such unit' >&2; exit 5", str(lab.psql), "x")
+    script = lab.guard(0).around("echo 'no such unit' >&2; exit 5", str(lab.psql), "false", "x")
     done = subprocess.run(["sh", "-c", script], capture_output=True, text=True)
     assert (done.returncode, done.stderr) == (5, "no such unit\n")
     assert lab.lock.read_text() == ""
@@ -189,7 +191,9 @@ def fake_df(tmp_path: Path, available: int) -> dict:
 def test_a_full_data_disk_keeps_the_running_server(lab, tmp_path, available, restarted):
     lab.sessions.write_text("")
     guard = RestartGuard(str(lab.lock), 0, data_path=str(tmp_path))
-    script = guard.around(f"touch {tmp_path / 'restarted'}", str(lab.psql), "shared_buffers")
+    script = guard.around(
+        f"touch {tmp_path / 'restarted'}", str(lab.psql), "false", "shared_buffers"
+    )
     done = subprocess.run(["sh", "-c", script], capture_output=True, text=True,
                           env=fake_df(tmp_path, available))  # fmt: skip
     assert (done.returncode == 0) is restarted, done.stderr
@@ -206,7 +210,60 @@ def test_a_full_data_disk_keeps_the_running_server(lab, tmp_path, available, res
 def test_the_data_disk_check_reads_the_real_filesystem(lab, tmp_path):
     lab.sessions.write_text("")
     guard = RestartGuard(str(lab.lock), 0, data_path=str(tmp_path))
-    script = guard.around(f"touch {tmp_path / 'restarted'}", str(lab.psql), "x")
+    script = guard.around(f"touch {tmp_path / 'restarted'}", str(lab.psql), "false", "x")
     free = os.statvfs(tmp_path).f_bavail * os.statvfs(tmp_path).f_frsize
     done = subprocess.run(["sh", "-c", script], capture_output=True, text=True)
     assert (done.returncode == 0) is (free >= MIN_DATA_FREE), done.stderr
+
+
+def test_a_server_whose_sessions_cannot_be_read_is_waited_for(lab):
+    """psql failing while the service runs (a refused login, a hung server) is not taken for
+    "no backup": the restart waits, then refuses."""
+    (lab.path / "running").touch()
+    assert not lab.sessions.exists()
+    done = lab.run(wait_s=1)
+    assert done.returncode == 1 and lab.restarted() is None
+    assert "still running: PostgreSQL's sessions could not be read." in done.stderr
+
+
+def test_a_link_in_place_of_the_lock_is_refused_and_followed_nowhere(lab, tmp_path):
+    """BACKUP_DIR belongs to postgres: a link planted as its lock must not make root write
+    (or create, or show) the file it points to."""
+    lab.sessions.write_text("")
+    target = tmp_path / "precious"
+    target.write_text("keep me\n")
+    lab.lock.symlink_to(target)
+    done = lab.run(wait_s=0)
+    assert done.returncode == 1 and lab.restarted() is None
+    assert done.stderr == (
+        f"PostgreSQL was not restarted: {lab.lock} is a symbolic link, not tsdb-backup's lock "
+        "file; remove it and deploy again\n"
+    )
+    assert target.read_text() == "keep me\n"
+    shown = subprocess.run(["sh", "-c", lab.guard(0).running_command(str(lab.psql))],
+                           capture_output=True, text=True, check=True)  # fmt: skip
+    assert "keep me" not in shown.stdout
+    lab.lock.unlink()
+    missing = tmp_path / "missing"
+    lab.lock.symlink_to(missing)
+    assert lab.run(wait_s=0).returncode == 1
+    assert not missing.exists()
+
+
+def test_the_lock_is_created_with_its_directorys_owner_and_0600(lab):
+    """As tsdb-backup (run as postgres) creates it, so that its runs can open it."""
+    lab.sessions.write_text("")
+    top = Path(tempfile.mkdtemp(prefix="tsdb-guard-"))  # reachable by another user, as /var is
+    try:
+        top.chmod(0o755)
+        backups = top / "backups"
+        backups.mkdir()
+        os.chown(backups, 4321, 4321)
+        lock = backups / BACKUP_LOCK_NAME
+        script = RestartGuard(str(lock), 0).around("true", str(lab.psql), "false", "x")
+        done = subprocess.run(["sh", "-c", script], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        st = lock.stat()
+        assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (4321, 4321, 0o600)
+    finally:
+        shutil.rmtree(top)

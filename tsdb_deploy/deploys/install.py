@@ -94,4 +94,5 @@ def service_running(hp: HostPlan) -> None:
         image=rt.image,
         up=rt.up(),
         wait_ready=rt.wait_ready(),
+        restart=(rt, hp.restart_guard),
     )

@@ -91,7 +91,8 @@ def postgres_config(
             or f"pending restart for {', '.join(pending)}"
         )
         host.log(f"Restarting PostgreSQL: {reasons}", logger.warning)
-        yield from guarded_restart(runtime, guard, reasons)
+        restart = f"{runtime.restart()} && ({runtime.wait_ready()})"
+        yield from guarded(restart, runtime, guard, reasons)
     elif differing or others_changed:
         what = ", ".join(f"{n}: {old} -> {new}" for n, (old, new) in differing.items())
         host.log(f"Reloading PostgreSQL: {what or ', '.join(others_changed) + ' changed'}",
@@ -101,12 +102,13 @@ def postgres_config(
         host.noop(f"{len(planned)} planned parameters match the live server")
 
 
-def guarded_restart(runtime: Runtime, guard: RestartGuard, reason: str):
-    """The restart, once no backup runs (restart_guard); says first what it will wait for."""
+def guarded(command: str, runtime: Runtime, guard: RestartGuard, reason: str):
+    """`command` (one that restarts PostgreSQL) once no backup runs (restart_guard); says
+    first what it will wait for."""
     running = host.get_fact(RunningBackups, psql=runtime.psql, backup_lock=guard.backup_lock)
     if running:
         host.log(
             f"The restart waits up to {guard.wait_s} s for running backups: {'; '.join(running)}",
             logger.warning,
         )
-    yield guard.around(f"{runtime.restart()} && ({runtime.wait_ready()})", runtime.psql, reason)
+    yield guard.around(command, runtime.psql, runtime.is_running, reason)

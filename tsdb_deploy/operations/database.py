@@ -155,8 +155,12 @@ def timescaledb_extension(
     for db, version in behind.items():
         host.log(f"Updating TimescaleDB in {db}: {version} -> {target}", logger.warning)
         update = psql_command(runtime, db, "ALTER EXTENSION timescaledb UPDATE")
-        restart = guard.around(f"{runtime.restart()} && ({runtime.wait_ready()})",
-                               runtime.psql, f"TimescaleDB {version} -> {target}")  # fmt: skip
+        restart = guard.around(
+            f"{runtime.restart()} && ({runtime.wait_ready()})",
+            runtime.psql,
+            runtime.is_running,
+            f"TimescaleDB {version} -> {target}",
+        )
         yield (
             f'out=$({update} 2>&1) || case "$out" in *{shlex.quote(LOADER_STALE)}*) '
             "echo 'TimescaleDB: the loader is out of date, restarting PostgreSQL' >&2; "

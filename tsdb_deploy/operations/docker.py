@@ -9,6 +9,7 @@ import secrets
 import shlex
 import tarfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pyinfra import host, logger
 from pyinfra.api import FileUploadCommand, operation
@@ -23,7 +24,12 @@ from ..facts import (
     batch,
 )
 from ._common import sha256
+from .config import guarded
 from .files import file_states, install_file
+
+if TYPE_CHECKING:
+    from ..restart_guard import RestartGuard
+    from ..runtimes import Runtime
 
 IMAGE_UPLOAD_DIR = "/var/lib/tsdb-deploy/images"
 
@@ -155,12 +161,19 @@ def data_directory(image: str, volume: str, pgdata_on_host: str, initdb_args: li
 
 @operation(is_idempotent=True)
 def compose_service(
-    container: str, compose_file: str, service: str, image: str, up: str, wait_ready: str
+    container: str,
+    compose_file: str,
+    service: str,
+    image: str,
+    up: str,
+    wait_ready: str,
+    restart: tuple[Runtime, RestartGuard] | None = None,
 ):
     """The container exists, runs the current image and compose file, and is healthy.
 
     Compose records a hash of the service's configuration on the container; when the file
-    changed since (limits, ports, image), `up` recreates it, once.
+    changed since (limits, ports, image), `up` recreates it, once. `restart`: the container
+    runs the database, so recreating a running one waits for running backups (restart_guard).
     """
     state = batch.read(
         host, DockerContainer, container=container, compose=compose_file, service=service
@@ -180,6 +193,10 @@ def compose_service(
         host.noop(f"{container} runs the current image and compose file")
         return
     host.log(f"Updating {container}: {'; '.join(reasons)}", logger.warning)
+    if restart and state is not None and state.running:
+        runtime, guard = restart
+        yield from guarded(f"{up} && ({wait_ready})", runtime, guard, "; ".join(reasons))
+        return
     yield up
     yield wait_ready
 
