@@ -524,6 +524,25 @@ def test_a_restart_that_would_cut_a_backup_is_refused_past_its_wait(target, figu
     )
 
 
+def unapplied_then_applied_once(
+    target, state: dict, project: Path, name: str, table: str, rows: int, before: dict
+) -> None:
+    """After a migration failed midway: this project's deploy (which starts PostgreSQL again
+    if the failure stopped it) finds neither the migration's table nor its ledger row, and
+    nothing else lost; the project copy holding the migration then applies it once."""
+    back = target.deploy(state)
+    assert back.returncode == 0, back.output[-5000:]
+    assert name not in target.psql(
+        "SELECT string_agg(name, ' ') FROM tsdb_deploy.schema_migrations"
+    )
+    assert target.psql(f"SELECT to_regclass('{table}') IS NULL") == "t"
+    assert_nothing_lost(before, safekept(target))
+    applied = target.deploy(state, project=project)
+    assert applied.returncode == 0, applied.output[-5000:]
+    assert target.psql(f"SELECT count(*) FROM {table}") == str(rows)
+    assert target.deploy(state, project=project).changed == 0
+
+
 SLOW_MIGRATION = """
 CREATE TABLE public.fault_probe (n int NOT NULL);
 INSERT INTO public.fault_probe SELECT generate_series(1, 1000);
@@ -556,19 +575,8 @@ def test_postmaster_killed_during_a_migration_leaves_it_unapplied(target, tmp_pa
     assert crashed.returncode != 0
     assert "server closed the connection unexpectedly" in crashed.output, crashed.output[-3000:]
 
-    # this project's deploy brings PostgreSQL back; the killed migration left nothing behind
-    back = target.deploy(STATES[0])
-    assert back.returncode == 0, back.output[-5000:]
-    assert name not in target.psql(
-        "SELECT string_agg(name, ' ') FROM tsdb_deploy.schema_migrations"
-    )
-    assert target.psql("SELECT to_regclass('public.fault_probe') IS NULL") == "t"
-    assert_nothing_lost(before, safekept(target))
-
-    applied = target.deploy(STATES[0], project=project)
-    assert applied.returncode == 0, applied.output[-5000:]
-    assert target.psql("SELECT count(*) FROM public.fault_probe") == "1000"
-    assert target.deploy(STATES[0], project=project).changed == 0
+    unapplied_then_applied_once(target, STATES[0], project, name, "public.fault_probe", 1000,
+                                before)  # fmt: skip
     figures.append(fault("postmaster killed (-9) during a migration",
                          "one error; not applied; the rerun applied it once"))  # fmt: skip
 
@@ -654,16 +662,7 @@ def test_a_full_data_disk_during_a_migration_leaves_it_unapplied(disk_target, tm
         ), result.output[-3000:]
     finally:
         target.run("rm", "-f", FILLER)
-    back = target.deploy(STATES[1])  # brings PostgreSQL back if the PANIC stopped it
-    assert back.returncode == 0, back.output[-5000:]
-    assert name not in target.psql(
-        "SELECT string_agg(name, ' ') FROM tsdb_deploy.schema_migrations"
-    )
-    assert target.psql("SELECT to_regclass('public.disk_probe') IS NULL") == "t"
-    assert_nothing_lost(before, safekept(target))
-    applied = target.deploy(STATES[1], project=project)
-    assert applied.returncode == 0, applied.output[-5000:]
-    assert target.psql("SELECT count(*) FROM public.disk_probe") == "1000000"
-    assert target.deploy(STATES[1], project=project).changed == 0
+    unapplied_then_applied_once(target, STATES[1], project, name, "public.disk_probe", 1000000,
+                                before)  # fmt: skip
     figures.append(fault("the data disk full during a migration",
                          "one error; not applied; applied once there was room"))  # fmt: skip
