@@ -91,8 +91,7 @@ def postgres_config(
             or f"pending restart for {', '.join(pending)}"
         )
         host.log(f"Restarting PostgreSQL: {reasons}", logger.warning)
-        restart = f"{runtime.restart()} && ({runtime.wait_ready()})"
-        yield from guarded(restart, runtime, guard, reasons)
+        yield from guarded(runtime, guard, reasons)
     elif differing or others_changed:
         what = ", ".join(f"{n}: {old} -> {new}" for n, (old, new) in differing.items())
         host.log(f"Reloading PostgreSQL: {what or ', '.join(others_changed) + ' changed'}",
@@ -102,13 +101,21 @@ def postgres_config(
         host.noop(f"{len(planned)} planned parameters match the live server")
 
 
-def guarded(command: str, runtime: Runtime, guard: RestartGuard, reason: str):
-    """`command` (one that restarts PostgreSQL) once no backup runs (restart_guard); says
-    first what it will wait for."""
+def guarded_command(
+    runtime: Runtime, guard: RestartGuard, reason: str, command: str | None = None
+) -> str:
+    """`command` (default: the runtime's restart, then its wait until ready) once no backup
+    runs (restart_guard)."""
+    command = command or f"{runtime.restart()} && ({runtime.wait_ready()})"
+    return guard.around(command, runtime.psql, runtime.is_running, reason)
+
+
+def guarded(runtime: Runtime, guard: RestartGuard, reason: str, command: str | None = None):
+    """The guarded command, said first what it will wait for."""
     running = host.get_fact(RunningBackups, psql=runtime.psql, backup_lock=guard.backup_lock)
     if running:
         host.log(
             f"The restart waits up to {guard.wait_s} s for running backups: {'; '.join(running)}",
             logger.warning,
         )
-    yield guard.around(command, runtime.psql, runtime.is_running, reason)
+    yield guarded_command(runtime, guard, reason, command)

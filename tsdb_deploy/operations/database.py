@@ -13,6 +13,7 @@ from .. import known_issues
 from ..apt import release
 from ..facts import PostgresDatabase, TimescaledbVersions, batch
 from ._common import pg_literal, psql_command, psql_file
+from .config import guarded_command
 
 if TYPE_CHECKING:
     from ..restart_guard import RestartGuard
@@ -155,12 +156,7 @@ def timescaledb_extension(
     for db, version in behind.items():
         host.log(f"Updating TimescaleDB in {db}: {version} -> {target}", logger.warning)
         update = psql_command(runtime, db, "ALTER EXTENSION timescaledb UPDATE")
-        restart = guard.around(
-            f"{runtime.restart()} && ({runtime.wait_ready()})",
-            runtime.psql,
-            runtime.is_running,
-            f"TimescaleDB {version} -> {target}",
-        )
+        restart = guarded_command(runtime, guard, f"TimescaleDB {version} -> {target}")
         yield (
             f'out=$({update} 2>&1) || case "$out" in *{shlex.quote(LOADER_STALE)}*) '
             "echo 'TimescaleDB: the loader is out of date, restarting PostgreSQL' >&2; "

@@ -195,7 +195,7 @@ def compose_service(
     host.log(f"Updating {container}: {'; '.join(reasons)}", logger.warning)
     if restart and state is not None and state.running:
         runtime, guard = restart
-        yield from guarded(f"{up} && ({wait_ready})", runtime, guard, "; ".join(reasons))
+        yield from guarded(runtime, guard, "; ".join(reasons), f"{up} && ({wait_ready})")
         return
     yield up
     yield wait_ready
