@@ -106,14 +106,15 @@ class HostPlan:
         here is read on its own: this list is about speed, never about correctness."""
         rt, db = self.runtime, self.database
         psql = {"psql": rt.psql, "database": db}
+        server = {"server": rt.server, "database": db}
         reads = [
             (DebPackages, {}),
             (FileStates, {"paths": self.known_paths}),
             (ServiceStates, {"units": self.services}),
-            (PostgresServer, {"psql": rt.psql}),
-            (PostgresDatabase, psql),
-            (TimescaledbVersions, psql),
-            (MigrationLedger, psql),
+            (PostgresServer, {"server": rt.server}),
+            (PostgresDatabase, server),
+            (TimescaledbVersions, server),
+            (MigrationLedger, server),
             (HypertableDimensions, psql),
             (TableIndexes, {**psql, "table": EVENTS}),
             (FailingJobs, psql),
@@ -380,8 +381,8 @@ def planning_reads(runtime: Runtime, database: str) -> list[tuple[type, dict]]:
         (EffectiveResources, {"unit": runtime.cgroup_unit}),
         (DiskFacts, {"path": runtime.data_path_on_host}),
         (DiskFacts, {"path": f"{runtime.data_path_on_host}/pg_wal"}),
-        (TimescaledbVersions, {"psql": runtime.psql, "database": database}),
-        (PostgresDatabase, {"psql": runtime.psql, "database": database}),
+        (TimescaledbVersions, {"server": runtime.server, "database": database}),
+        (PostgresDatabase, {"server": runtime.server, "database": database}),
         (DebPackages, {}),
     ]
     if runtime.name == "docker":
@@ -431,7 +432,7 @@ def plan_host(name: str, settings: dict, runtime: Runtime, read) -> HostPlan:
         else None
     )
     migrations = discover()
-    state = read(PostgresDatabase, psql=runtime.psql, database=settings["database"])
+    state = read(PostgresDatabase, server=runtime.server, database=settings["database"])
     verifier = verifier_for(secrets.app_password(settings, name), state, settings["app_user"])
     monitor = settings["monitor_role"]
     monitor_password = secrets.monitor_password(settings, name)

@@ -54,7 +54,7 @@ def check(host, hp: HostPlan) -> None:
     data = runtime.data_path_on_host
     for path in (data, f"{data}/pg_wal"):  # pg_wal may be a link to a WAL disk
         _room_on_the_data_disk(batch.read(host, DiskFacts, path=path))
-    found = batch.read(host, TimescaledbVersions, psql=runtime.psql, database=hp.database)
+    found = batch.read(host, TimescaledbVersions, server=runtime.server, database=hp.database)
     if found:
         _database_owner(found.owners, hp)
     expected = runtime.timescaledb_version

@@ -524,6 +524,37 @@ def test_a_restart_that_would_cut_a_backup_is_refused_past_its_wait(target, figu
     )
 
 
+HBA = "/etc/postgresql/17/main/pg_hba.conf"
+LOCKED_OUT = "local all postgres reject"  # an operator's hand edit, first line
+
+
+def test_a_running_server_that_refuses_the_deploy_is_not_restarted(target, figures):
+    """The deploy's queries refused while PostgreSQL runs (pg_hba.conf edited by hand): the
+    deploy stops with psql's reason and takes the server for neither stopped nor changed;
+    no restart. Let in again, it has nothing to change."""
+    assert target.deploy(STATES[0]).returncode == 0
+    started, live = target.postmaster_started(), live_settings(target)
+    target.run("sed", "-i", f"1i {LOCKED_OUT}", HBA)
+    target.run("pg_ctlcluster", "17", "main", "reload")
+    try:
+        result = target.deploy(STATES[0])
+        hba_after = target.run("cat", HBA)
+    finally:
+        target.run("sed", "-i", f"/^{LOCKED_OUT}$/d", HBA)
+        target.run("pg_ctlcluster", "17", "main", "reload")
+    assert result.returncode != 0
+    assert 'pg_hba.conf rejects connection for host "[local]", user "postgres"' in result.output
+    for never in ("Restarting PostgreSQL", "is not running", "Reloading PostgreSQL"):
+        assert never not in result.output, result.output[-5000:]
+    assert hba_after.splitlines()[0] == LOCKED_OUT  # stopped before changing anything
+    assert target.postmaster_started() == started
+    assert live_settings(target) == live
+    assert lock_text(target) == ""
+    assert target.deploy(STATES[0]).changed == 0
+    figures.append(fault("a running server that refuses the deploy's queries",
+                         "psql's reason, no restart, no change"))  # fmt: skip
+
+
 def unapplied_then_applied_once(
     target, state: dict, project: Path, name: str, table: str, rows: int, before: dict
 ) -> None:

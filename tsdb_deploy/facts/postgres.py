@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from pyinfra.api import FactBase
 
 from ..restart_guard import RestartGuard
+from ..runtimes.base import NOT_RUNNING, Server
 
 # --- the live PostgreSQL server ----------------------------------------------------------
 
-NOT_RUNNING = "__TSDB_NOT_RUNNING__"
 # every query a fact runs: no psqlrc, rows only, unaligned, fields split by the unit separator
 # (a byte no name or value holds), stop at the first error
 QUERY_FLAGS = "-X -A -t -q -v ON_ERROR_STOP=1 -F $'\\x1f'"
@@ -69,14 +69,11 @@ def parse_live_server(lines: list[str]) -> LiveServer | None:
 
 
 class PostgresServer(FactBase):
-    """pg_settings, postmaster start time and config-file state; None when not running.
+    """pg_settings, postmaster start time and config-file state; None when not running."""
 
-    `psql` is the runtime's command that runs psql as the superuser (e.g. runuser ... psql).
-    """
-
-    def command(self, psql: str) -> str:
+    def command(self, server: Server) -> str:
         sql = shlex.quote(LIVE_SERVER_SQL)
-        return f"{psql} {QUERY_FLAGS} -d postgres -c {sql} 2>/dev/null || echo {NOT_RUNNING}"
+        return server.query(f"{server.psql} {QUERY_FLAGS} -d postgres -c {sql}")
 
     shell_executable = "bash"  # $'..' quoting
 
@@ -133,7 +130,8 @@ class PostgresDatabase(FactBase):
 
     shell_executable = "bash"
 
-    def command(self, psql: str, database: str) -> str:
+    def command(self, server: Server, database: str) -> str:
+        psql = server.psql
         cluster_sql = shlex.quote(
             "SELECT 'D', datname, '' FROM pg_database WHERE NOT datistemplate "
             "UNION ALL SELECT 'R', rolname, coalesce(rolpassword, '') FROM pg_authid "
@@ -149,10 +147,10 @@ class PostgresDatabase(FactBase):
             "UNION ALL SELECT 'L', current_setting('timescaledb.license', true), ''"
         )
         db = shlex.quote(database)
-        return (
-            f"{{ {psql} {QUERY_FLAGS} -d postgres -c {cluster_sql} &&"
-            f" {{ {psql} {QUERY_FLAGS} -d {db} -c {db_sql} 2>/dev/null || true; }}; }} 2>/dev/null"
-            f" || echo {NOT_RUNNING}"
+        # before its database is created, the cluster's part alone
+        return server.query(
+            f"{psql} {QUERY_FLAGS} -d postgres -c {cluster_sql} &&"
+            f" {{ {psql} {QUERY_FLAGS} -d {db} -c {db_sql} 2>/dev/null || true; }}"
         )
 
     def process(self, output):
@@ -199,7 +197,8 @@ class TimescaledbVersions(FactBase):
 
     shell_executable = "bash"
 
-    def command(self, psql: str, database: str) -> str:
+    def command(self, server: Server, database: str) -> str:
+        psql = server.psql
         databases = shlex.quote(
             "SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate"
         )
@@ -215,10 +214,9 @@ class TimescaledbVersions(FactBase):
         )
         license_ = shlex.quote("SELECT 'L', current_setting('timescaledb.license', true)")
         # a for loop, not `while read`: `docker exec -i` would swallow the loop's input
-        return (
-            f"dbs=$({psql} {QUERY_FLAGS} -d postgres -c {databases} 2>/dev/null)"
-            f" || {{ echo {NOT_RUNNING}; exit 0; }}; "
-            f"{psql} {QUERY_FLAGS} -d postgres -c {cluster}; "
+        return server.query(
+            f"dbs=$({psql} {QUERY_FLAGS} -d postgres -c {databases}) || exit 1; "
+            f"{psql} {QUERY_FLAGS} -d postgres -c {cluster} || exit 1; "
             "for db in $dbs; do "
             f"{psql} {QUERY_FLAGS} -d \"dbname='$db' options='-c timescaledb.disable_load=on'\" "
             f"-c {extension} || exit 1; done; "
@@ -269,7 +267,8 @@ def parse_ledger(lines: list[str]):
 
 
 class MigrationLedger(FactBase):
-    """Migrations applied to `database` (empty before the first), None if unreachable."""
+    """Migrations applied to `database` (empty before the first, or before the database
+    exists), None while the server does not run."""
 
     shell_executable = "bash"
 
@@ -277,15 +276,19 @@ class MigrationLedger(FactBase):
     def default():  # pyinfra's value for no output: an empty ledger
         return []
 
-    def command(self, psql: str, database: str) -> str:
+    def command(self, server: Server, database: str) -> str:
+        psql = server.psql
         sql = shlex.quote(
             "SELECT version, name, sha256 FROM tsdb_deploy.schema_migrations ORDER BY version"
         )
         exists = shlex.quote("SELECT to_regclass('tsdb_deploy.schema_migrations') IS NOT NULL")
         db = shlex.quote(database)
-        return (
-            f"e=$({psql} {QUERY_FLAGS} -d {db} -c {exists} 2>/dev/null) || {{ echo {NOT_RUNNING}; "
-            f'exit 0; }}; [ "$e" = t ] && {psql} {QUERY_FLAGS} -d {db} -c {sql} || true'
+        # a ledger that could not be read is an error, never an empty one: an empty ledger
+        # would apply every migration again
+        return server.query(
+            f"e=$({psql} {QUERY_FLAGS} -d {db} -c {exists}) || exit 1; "
+            f'if [ "$e" = t ]; then {psql} {QUERY_FLAGS} -d {db} -c {sql}; fi',
+            database,
         )
 
     def process(self, output):

@@ -46,7 +46,7 @@ def first_backup(runtime: Runtime, database: str, tier: str = "daily"):
     """A verified logical backup of the database as it is now: a new host gets one at once, not
     at the first cron run, and so does a host whose TimescaleDB was just upgraded (a logical
     backup restores only into the TimescaleDB version it was taken with)."""
-    found = batch.read(host, TimescaledbVersions, psql=runtime.psql, database=database)
+    found = batch.read(host, TimescaledbVersions, server=runtime.server, database=database)
     timescaledb = found.installed.get(database) if found else None
     status = batch.read(host, Command, command=BACKUP_STATUS)
     try:

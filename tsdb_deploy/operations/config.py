@@ -50,7 +50,7 @@ def postgres_config(
     file (pg_hba.conf, a renewed certificate) change; nothing when the files and the live
     values already match the plan. A restart first waits for running backups (`guard`).
     """
-    live = batch.read(host, PostgresServer, psql=runtime.psql)
+    live = batch.read(host, PostgresServer, server=runtime.server)
     if live is not None:
         drifted = sorted(set(live.auto_conf) & set(planned))
         if drifted:

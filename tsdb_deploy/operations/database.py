@@ -28,7 +28,7 @@ def database_and_role(runtime: Runtime, database: str, role: str, verifier: str)
     matches the password) and sent in a file, so the plain password never reaches the host and
     PgBouncer's userlist holds the very verifier PostgreSQL checks.
     """
-    current = batch.read(host, PostgresDatabase, psql=runtime.psql, database=database)
+    current = batch.read(host, PostgresDatabase, server=runtime.server, database=database)
     if current is None:
         if state.is_executing:
             raise OperationError("PostgreSQL is not accepting connections")
@@ -70,7 +70,7 @@ def _login_role(role: str, current_roles: dict, verifier: str) -> list[str]:
 def monitoring_role(runtime: Runtime, database: str, role: str, verifier: str):
     """`role` logs in with `verifier` and holds pg_monitor's rights (read every statistic,
     run nothing that changes data), nothing else."""
-    current = batch.read(host, PostgresDatabase, psql=runtime.psql, database=database)
+    current = batch.read(host, PostgresDatabase, server=runtime.server, database=database)
     roles = current.roles if current else {}
     statements = _login_role(role, roles, verifier)
     if "pg_monitor" not in (current.member_of.get(role, set()) if current else set()):
@@ -86,7 +86,7 @@ def role_settings(runtime: Runtime, database: str, wanted: dict[str, dict[str, s
     """Each role's own parameters (ALTER ROLE ... SET), as `wanted` says: role -> {name:
     value}. Only what differs is set; a role that does not exist yet is an error (the
     migrations create them before this runs)."""
-    current = batch.read(host, PostgresDatabase, psql=runtime.psql, database=database)
+    current = batch.read(host, PostgresDatabase, server=runtime.server, database=database)
     have = current.role_settings if current else {}
     statements, changes = [], []
     for role, params in wanted.items():
@@ -126,7 +126,7 @@ def timescaledb_extension(
     `expected`: the version the deploy installs (None: whatever the distribution ships). While
     planning, the packages or image are not replaced yet, so the plan is made against it.
     """
-    found = batch.read(host, TimescaledbVersions, psql=runtime.psql, database=database)
+    found = batch.read(host, TimescaledbVersions, server=runtime.server, database=database)
     if found is None:
         if state.is_executing:
             raise OperationError("PostgreSQL is not accepting connections")

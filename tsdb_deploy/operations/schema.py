@@ -38,7 +38,7 @@ def schema_migrations(
     failing migration rolls back, stops the deploy with psql's error, and leaves later
     migrations unapplied and the ledger as it was.
     """
-    applied = batch.read(host, MigrationLedger, psql=runtime.psql, database=database)
+    applied = batch.read(host, MigrationLedger, server=runtime.server, database=database)
     if applied is None:
         if state.is_executing:
             raise OperationError(f"cannot read the migration ledger of {database}")
@@ -124,7 +124,7 @@ def properties_index(runtime: Runtime, database: str, table: str, present: bool)
 def maintenance_schedule(runtime: Runtime, database: str, cron: HostFile, known: list[str] = ()):
     """Where TimescaleDB cannot schedule (Apache build), `cron` runs the maintenance hourly;
     where it can (Community build, its own policies), no cron job."""
-    current = batch.read(host, PostgresDatabase, psql=runtime.psql, database=database)
+    current = batch.read(host, PostgresDatabase, server=runtime.server, database=database)
     license_ = current.timescaledb_license if current else None
     if license_ is None:
         host.noop("decided once TimescaleDB is installed (by its license)")

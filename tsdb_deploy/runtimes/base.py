@@ -9,10 +9,12 @@ runtime reads is declared in one place and typed.
 from __future__ import annotations
 
 import ipaddress
+import shlex
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import ClassVar
 
+NOT_RUNNING = "__TSDB_NOT_RUNNING__"  # what a query prints when the server does not run
 SOCKET_DIR = "/var/run/postgresql"  # the same on the host and in the container
 # Debian's exporters, on the host whatever the runtime (render/exporter.py configures them)
 EXPORTER_PACKAGES = (
@@ -54,6 +56,43 @@ def loopback_for(address: str) -> str:
     """A listen address as a local client dials it: a wildcard is reached on loopback."""
     loopback = {"*": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1", "localhost": "127.0.0.1"}
     return loopback.get(address, address)
+
+
+@dataclass(frozen=True)
+class Server:
+    """How the deploy asks the live server: psql as its superuser, the runtime's test of
+    whether the server runs, and its wait until the server accepts connections."""
+
+    psql: str
+    running: str
+    ready: str
+
+    def query(self, body: str, database: str | None = None) -> str:
+        """`body` (psql commands; exits non-zero when one fails), its failure told apart:
+        a server that does not run prints NOT_RUNNING; `database` absent prints nothing.
+        A running server that fails to answer is waited for and asked once more, then the
+        failure is the command's own, with psql's message: a server that runs is never
+        taken for one that does not (a deploy would start it again)."""
+        absent = ""
+        if database is not None:
+            check = shlex.quote(
+                f"SELECT 1 FROM pg_database WHERE datname = {sql_literal(database)}"
+            )
+            absent = (
+                f'x=$({self.psql} -X -A -t -d postgres -c {check} 2>/dev/null) && [ -z "$x" ] '
+                "&& exit 0; "
+            )
+        return (
+            f"out=$( ( {body} ) 2>/dev/null ) && "
+            f'{{ [ -z "$out" ] || printf "%s\\n" "$out"; exit 0; }}; '
+            f"{self.running} || {{ echo {NOT_RUNNING}; exit 0; }}; "
+            f"( {self.ready} ) >/dev/null 2>&1; {absent}( {body} )"
+        )
+
+
+def sql_literal(value: str) -> str:
+    """`value` as an SQL string literal (standard_conforming_strings is on)."""
+    return "'" + value.replace("'", "''") + "'"
 
 
 # eq=False: identity hashing, as the runtime is passed to operations as an argument
@@ -235,6 +274,11 @@ class Runtime(ABC):
     def psql(self) -> str:
         """Runs psql as the database superuser against the local instance."""
         return f"{self.run_as_postgres} psql -h {SOCKET_DIR} -p {self.port}"
+
+    @property
+    def server(self) -> Server:
+        """What facts ask the live server with."""
+        return Server(self.psql, self.is_running, self.wait_ready())
 
     @abstractmethod
     def validate_config(self, candidate: str) -> str:
