@@ -91,6 +91,8 @@ class HostPlan:
         paths = [*(d.path for d in self.directories), self.runtime.config_dir,
                  *(f.path for f in self.files), *keyrings,
                  *render.absent_files(self.runtime)]  # fmt: skip
+        if self.runtime.pitr:
+            paths.append(pgbackrest.CHECKED_PATH)
         return list(dict.fromkeys(paths))
 
     @property

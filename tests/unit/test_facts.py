@@ -92,6 +92,24 @@ def test_live_server_running():
     assert live.file_errors == ()
 
 
+@pytest.mark.parametrize(
+    ("row", "failure"),
+    [
+        ("W\x1f\x1f\x1f\x1f\x1ff", None),  # never failed
+        ("W\x1f00000001000000000000000A\x1f2026-12-02 09:00:00+00\x1f\x1f\x1ff", None),
+        (
+            "W\x1f00000001000000000000000B\x1f2026-12-02 10:00:00+00\x1f\x1f\x1ft",
+            "00000001000000000000000B at 2026-12-02 10:00:00+00",
+        ),
+    ],
+)
+def test_live_server_reports_an_archiver_failing_since_its_last_success(row, failure):
+    """pg_stat_archiver's last failure counts when no segment was archived after it (the
+    comparison is the server's own: the row's last field)."""
+    live = parse_live_server([*lines("postgres-server-running.txt"), row])
+    assert live.archive_failure == failure
+
+
 def test_live_server_not_running():
     assert parse_live_server(lines("postgres-server-stopped.txt")) is None
     assert parse_live_server([]) is None

@@ -1,5 +1,6 @@
 """Point-in-time recovery with pgBackRest: WAL archived by archive_command (planned),
-a full backup weekly and a differential daily from cron, `pgbackrest check` on every deploy,
+a full backup weekly and a differential daily from cron, `pgbackrest check` when archiving's
+setup changed or failed,
 and /usr/local/sbin/tsdb-pitr to restore the cluster to a moment."""
 
 from __future__ import annotations
@@ -25,8 +26,14 @@ def point_in_time_recovery(hp: HostPlan) -> None:
         files=hp.files_of("pitr"),
         known=hp.known_paths,
     )
+    planned = hp.plan.values()
+    (conf,) = hp.files_of("pgbackrest")
     operations.pgbackrest_ready(
-        name="pgBackRest stanza, first full backup, check",
+        name="pgBackRest stanza, first full backup, archiving checked",
         runtime=hp.runtime,
         stanza=pgbackrest.STANZA,
+        check_key=pgbackrest.check_key(
+            conf.text, planned["archive_mode"], planned["archive_command"]
+        ),
+        known=hp.known_paths,
     )

@@ -33,6 +33,7 @@ class LiveServer:
     started_at: str
     auto_conf: tuple[str, ...]  # parameters set by ALTER SYSTEM
     file_errors: tuple[str, ...]  # postgresql.conf lines the server rejected
+    archive_failure: str | None = None  # the WAL archiver's last failure, if no success since
 
     @property
     def pending_restart(self) -> list[str]:
@@ -46,13 +47,16 @@ UNION ALL SELECT 'A', name, '', '', '', false FROM pg_file_settings
   WHERE applied AND sourcefile LIKE '%postgresql.auto.conf'
 UNION ALL SELECT 'E', name, coalesce(sourcefile, '') || ':' || sourceline || ': ' || error,
   '', '', false FROM pg_file_settings WHERE error IS NOT NULL
+UNION ALL SELECT 'W', coalesce(last_failed_wal, ''), coalesce(last_failed_time::text, ''), '', '',
+  coalesce(last_failed_time > coalesce(last_archived_time, '-infinity'), false)
+  FROM pg_stat_archiver
 """
 
 
 def parse_live_server(lines: list[str]) -> LiveServer | None:
     if not lines or any(line.strip() == NOT_RUNNING for line in lines):
         return None
-    parameters, started, auto, errors = {}, "", [], []
+    parameters, started, auto, errors, archive_failure = {}, "", [], [], None
     for line in lines:
         parts = line.split("\x1f")
         kind = parts[0]
@@ -65,7 +69,9 @@ def parse_live_server(lines: list[str]) -> LiveServer | None:
             auto.append(parts[1])
         elif kind == "E":
             errors.append(f"{parts[1]}: {parts[2]}")
-    return LiveServer(parameters, started, tuple(sorted(auto)), tuple(errors))
+        elif kind == "W" and len(parts) == 6 and parts[5] == "t":
+            archive_failure = f"{parts[1]} at {parts[2]}"
+    return LiveServer(parameters, started, tuple(sorted(auto)), tuple(errors), archive_failure)
 
 
 class PostgresServer(FactBase):

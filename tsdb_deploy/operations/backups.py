@@ -10,32 +10,52 @@ from pyinfra.api import operation
 from pyinfra.api.exceptions import OperationError
 from pyinfra.facts.server import Command
 
-from ..facts import PgbackrestInfo, TimescaledbVersions, batch
+from ..facts import PgbackrestInfo, PostgresServer, TimescaledbVersions, batch
+from ..pgbackrest import CHECKED_PATH
+from ._common import sha256
+from .files import file_states
 
 if TYPE_CHECKING:
     from ..runtimes import Runtime
 
 
 @operation(is_idempotent=True)
-def pgbackrest_ready(runtime: Runtime, stanza: str):
-    """The stanza exists, has a full backup to recover from, and `pgbackrest check` passes
-    (archiving works end to end). A check that fails stops the deploy with its message."""
+def pgbackrest_ready(runtime: Runtime, stanza: str, check_key: str, known: list[str] = ()):
+    """The stanza exists, has a full backup to recover from, and archiving works end to end.
+
+    `pgbackrest check` proves the last (it switches WAL and waits for the segment in the
+    repository), so it runs when there is something to prove: a new stanza, pgBackRest's
+    config or the archive settings changed since the check that passed last (`check_key`,
+    recorded at CHECKED_PATH), or the archiver failed since its last success. A converged
+    host is not made to archive a segment on every deploy. A check that fails stops the
+    deploy with pgBackRest's message and records nothing."""
     run = f"{runtime.run_as_postgres} pgbackrest --stanza={stanza}"
+    record = f"printf '%s\\n' {check_key} > {CHECKED_PATH}"
     info = batch.read(host, PgbackrestInfo, run_as_postgres=runtime.run_as_postgres, stanza=stanza)
     if info is None and state.is_executing:
         raise OperationError("pgbackrest info gave no answer: is pgBackRest installed?")
     if info is None or info.status_code == 1:  # missing stanza
         host.log(f"pgBackRest: creating stanza {stanza}", logger.info)
         yield f"{run} stanza-create"
-        yield f"{run} check"
-    if info is None or info.backups == 0:
+        yield f"{run} check 2>&1 && {record}"
+    if info is None or info.status_code in (1, 2) or (info.status_code == 0 and not info.backups):
         host.log("pgBackRest: first full backup (point-in-time recovery starts here)")
-        yield f"{run} --type=full backup"
+        yield f"{run} --type=full backup && {record}"  # waits for its WAL in the archive
         return
-    check = batch.read(host, Command, command=f"{run} check 2>&1 && echo TSDB_CHECK_OK || true")
-    if not (check or "").endswith("TSDB_CHECK_OK"):
-        raise OperationError(f"pgbackrest check failed: {(check or '').strip()[-500:]}")
-    host.noop(f"pgBackRest: {info.backups} backups, check passed")
+    recorded = file_states(host, [CHECKED_PATH], known).get(CHECKED_PATH)
+    live = batch.read(host, PostgresServer, server=runtime.server)
+    failure = live.archive_failure if live else None
+    if info.status_code != 0:  # e.g. a repository it cannot read: the check says why
+        reason = f"pgbackrest info reports {info.message!r} (status {info.status_code})"
+    elif failure:
+        reason = f"the archiver failed ({failure}) and has not succeeded since"
+    elif recorded is None or recorded.sha256 != sha256(f"{check_key}\n"):
+        reason = "pgBackRest's config or the archive settings changed since the last check"
+    else:
+        host.noop(f"pgBackRest: {info.backups} backups; archiving checked, no failure since")
+        return
+    host.log(f"pgBackRest: check: {reason}", logger.info)
+    yield f"{run} check 2>&1 && {record}"
 
 
 BACKUP_STATUS = "tsdb-backup --status --json 2>/dev/null || true"
