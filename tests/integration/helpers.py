@@ -114,3 +114,54 @@ def project_copy(tmp_path, extra: dict[str, str] | None = None, change: str | No
 def next_migration(what: str) -> str:
     """The name the next file of sql/ takes (versions have no gaps)."""
     return f"{len(migrations.discover()) + 1:04d}_{what}"
+
+
+def assert_the_session_answers_as_each_fact_alone(target) -> None:
+    """The database facts asked in one psql session (facts.batch, facts.session) answer on
+    this host exactly as each fact's own command does, and the session answers them all."""
+    from tsdb_deploy.facts import batch
+    from tsdb_deploy.facts.postgres import (
+        FailingJobs,
+        HypertableDimensions,
+        MigrationLedger,
+        PostgresDatabase,
+        PostgresServer,
+        TableIndexes,
+        TimescaledbVersions,
+    )
+    from tsdb_deploy.migrations import EVENTS
+    from tsdb_deploy.runtimes.base import SOCKET_DIR, Server
+
+    deployment = target.plan_record()["deployment"]
+    runner = (
+        f"docker exec -i -u postgres {deployment['container']}"
+        if deployment["runtime"] == "docker"
+        else "runuser -u postgres --"
+    )
+    psql = f"{runner} psql -h {SOCKET_DIR} -p {deployment['port']}"
+    server = Server(psql, "true", "true")
+    db = {"database": deployment["database"]}
+    requests = [
+        (PostgresServer, {"server": server}),
+        (PostgresDatabase, {"server": server, **db}),
+        (TimescaledbVersions, {"server": server, **db}),
+        (MigrationLedger, {"server": server, **db}),
+        (HypertableDimensions, {"psql": psql, **db}),
+        (TableIndexes, {"psql": psql, **db, "table": EVENTS}),
+        (FailingJobs, {"psql": psql, **db}),
+    ]
+    command = batch.Snapshot().command(requests=requests, marker="M")
+    sections = batch.split_sections(
+        target.run("bash", "-c", command).splitlines(), "M", len(requests)
+    )
+    assert sorted(sections) == list(range(len(requests))), sections
+    for i, (cls, kwargs) in enumerate(requests):
+        fact = cls()
+        lines = target.run("bash", "-c", batch._command_text(cls, kwargs)).splitlines()
+        alone = fact.process(lines) if lines else fact.default()
+        shared = fact.process(sections[i]) if sections[i] else fact.default()
+        if cls is PostgresServer:  # the same server, not the same moment
+            alone, shared = alone.parameters, shared.parameters
+        assert shared == alone, cls.__name__
+    assert sections[3], "the ledger holds the applied migrations"
+    assert sections[2], "TimescaleDB's versions"

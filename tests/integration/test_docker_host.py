@@ -21,7 +21,12 @@ from tsdb_deploy.settings import SETTINGS
 from tsdb_deploy.units import GIB
 
 from .conftest import make_target
-from .helpers import assert_testinfra_passes, content_checksums, sh
+from .helpers import (
+    assert_testinfra_passes,
+    assert_the_session_answers_as_each_fact_alone,
+    content_checksums,
+    sh,
+)
 
 # tsdb-status's checks every runtime's module runs, on its own `target` (monitoring.py)
 from .monitoring import (  # noqa: F401
@@ -83,6 +88,10 @@ def test_second_run_changes_nothing(target):
     again = target.deploy()
     assert again.returncode == 0, again.output[-5000:]
     assert again.changed == 0, again.output[-5000:]
+
+
+def test_the_database_facts_answer_alike_in_one_session(target):
+    assert_the_session_answers_as_each_fact_alone(target)
 
 
 def test_reload_only_change_keeps_container_and_postmaster(target):

@@ -22,7 +22,7 @@ from tsdb_deploy.settings import SETTINGS
 from tsdb_deploy.units import GIB
 
 from .conftest import PASSWORD_FILE, ROOT, make_target
-from .helpers import assert_testinfra_passes
+from .helpers import assert_testinfra_passes, assert_the_session_answers_as_each_fact_alone
 
 # tsdb-status's checks every runtime's module runs, on its own `target` (monitoring.py)
 from .monitoring import (  # noqa: F401
@@ -99,6 +99,10 @@ def test_second_run_changes_nothing(target):
     again = target.deploy()
     assert again.returncode == 0, again.output[-5000:]
     assert again.changed == 0, again.output[-5000:]
+
+
+def test_the_database_facts_answer_alike_in_one_session(target):
+    assert_the_session_answers_as_each_fact_alone(target)
 
 
 @settings(max_examples=25, deadline=None, derandomize=True, database=None)

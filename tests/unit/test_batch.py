@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 from pyinfra.facts.server import Command
 
-from tsdb_deploy.facts import FileStates, batch
+from tsdb_deploy.facts import FileStates, batch, session
 from tsdb_deploy.facts.batch import Snapshot, split_sections
 
 
@@ -97,3 +97,48 @@ def test_a_change_drops_the_snapshot_and_unexpected_facts_are_read_alone(tmp_pat
 def test_the_snapshot_command_frames_each_fact():
     command = Snapshot().command([(Command, {"command": "true"})], marker="MK")
     assert command == "echo MK:begin:0; ( true ) </dev/null; echo MK:end:0:$?"
+
+
+FAKE_PSQL = r"""#!/bin/bash
+# psql's part the session relies on: runs its input in order, prints what \echo says and the
+# rows a line `ROW x` gives, and stops at the first line `FAIL` (ON_ERROR_STOP)
+while IFS= read -r line; do
+  case "$line" in
+    '\echo '*) echo "${line#\\echo }" ;;
+    'ROW '*) echo "${line#ROW }" ;;
+    FAIL) echo 'ERROR:  it failed' >&2; exit 3 ;;
+  esac
+done
+"""
+
+
+class Asks(Command):
+    """A database fact: its rows through the shared session, or alone by its command."""
+
+    def command(self, psql, rows):
+        return " ; ".join(f"echo {row}" for row in rows.split())
+
+    def session(self, psql, rows):
+        return session.psql_input(*(row if row == "FAIL" else f"ROW {row}" for row in rows.split()))
+
+
+def test_database_facts_share_one_session_and_a_failure_leaves_the_rest_to_their_own_reads(
+    tmp_path,
+):
+    psql = tmp_path / "psql"
+    psql.write_text(FAKE_PSQL)
+    psql.chmod(0o755)
+    requests = [
+        (Asks, {"psql": str(psql), "rows": "a b"}),
+        (Command, {"command": "echo shell"}),
+        (Asks, {"psql": str(psql), "rows": "c"}),
+        (Asks, {"psql": str(psql), "rows": "d FAIL"}),
+        (Asks, {"psql": str(psql), "rows": "e"}),
+    ]
+    command = Snapshot().command(requests=requests, marker="M")
+    assert command.count(f"| {psql} ") == 1  # one session for the four
+    out = subprocess.run(["bash", "-c", command], capture_output=True, text=True)
+    sections = split_sections(out.stdout.splitlines(), "M", len(requests))
+    # before the failure: answered; the failing fact and those after it: left to their own
+    # commands (read alone, as pyinfra would)
+    assert sections == {0: ["a", "b"], 1: ["shell"], 2: ["c"]}

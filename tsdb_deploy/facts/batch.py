@@ -3,9 +3,11 @@ should cost a handful of them, not one per question.
 
 The host plan declares what a run will ask (`expect`); the first `read` runs every expected
 fact's own command in one shell, each section framed by markers, and hands each section to
-that fact's own parser. Later reads of the same fact and arguments are answered from that
-snapshot until an operation changes the host (a pyinfra callback drops the snapshot), so a
-read after a change is never stale. A fact not expected is read on its own, as pyinfra would.
+that fact's own parser; the database facts ask their questions in one psql session
+(facts.session) instead of their own commands' several. Later reads of the same fact and
+arguments are answered from that snapshot until an operation changes the host (a pyinfra
+callback drops the snapshot), so a read after a change is never stale. A fact not expected
+is read on its own, as pyinfra would.
 """
 
 from __future__ import annotations
@@ -16,6 +18,9 @@ import secrets
 from pyinfra import logger
 from pyinfra.api import FactBase, StringCommand
 from pyinfra.api.state import BaseStateCallback
+
+from . import session
+from .postgres import QUERY_FLAGS
 
 _expected: dict[str, list[tuple[type[FactBase], dict]]] = {}
 # (host, pyinfra state, stage) -> fact key -> value: a new run or stage reads afresh
@@ -33,6 +38,14 @@ def _command_text(cls: type[FactBase], kwargs: dict) -> str:
     return str(command)
 
 
+def _session_psql(cls: type[FactBase], kwargs: dict) -> str | None:
+    """The psql a fact's questions can share a session on (facts.session), or None."""
+    if not hasattr(cls, "session"):
+        return None
+    server = kwargs.get("server")
+    return server.psql if server is not None else kwargs.get("psql")
+
+
 class Snapshot(FactBase):
     """The facts `requests` ([(fact class, kwargs)]) in one shell: key -> parsed value. A
     section whose command failed is left out (its fact is then read on its own)."""
@@ -41,10 +54,21 @@ class Snapshot(FactBase):
 
     def command(self, requests, marker) -> str:
         parts = []
+        sessions: dict[str, list[str]] = {}  # psql command -> the facts' framed input
         for i, (cls, kwargs) in enumerate(requests):
+            psql = _session_psql(cls, kwargs)
+            if psql is not None:
+                sessions.setdefault(psql, []).append(
+                    session.frame(marker, i, cls().session(**kwargs))
+                )
+                continue
             parts.append(
                 f"echo {marker}:begin:{i}; ( {_command_text(cls, kwargs)} ) </dev/null; "
                 f"echo {marker}:end:{i}:$?"
+            )
+        for psql, inputs in sessions.items():
+            parts.append(
+                f"{{ {'; '.join(inputs)}; }} | {psql} {QUERY_FLAGS} -d postgres 2>/dev/null"
             )
         return "; ".join(parts)
 

@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from pyinfra.api import FactBase
 
 from ..restart_guard import RestartGuard
-from ..runtimes.base import NOT_RUNNING, Server
+from ..runtimes.base import NOT_RUNNING, Server, sql_literal
+from .session import connect, in_database, psql_input, when_relation
 
 # --- the live PostgreSQL server ----------------------------------------------------------
 
@@ -81,6 +82,9 @@ class PostgresServer(FactBase):
         sql = shlex.quote(LIVE_SERVER_SQL)
         return server.query(f"{server.psql} {QUERY_FLAGS} -d postgres -c {sql}")
 
+    def session(self, server: Server) -> str:
+        return psql_input(connect("postgres"), f"{LIVE_SERVER_SQL.strip()};")
+
     shell_executable = "bash"  # $'..' quoting
 
     def process(self, output):
@@ -130,6 +134,22 @@ def parse_database_state(lines: list[str]) -> DatabaseState | None:
     return DatabaseState(tuple(databases), roles, extensions, license_, per_role, member_of)
 
 
+CLUSTER_SQL = (
+    "SELECT 'D', datname, '' FROM pg_database WHERE NOT datistemplate "
+    "UNION ALL SELECT 'R', rolname, coalesce(rolpassword, '') FROM pg_authid "
+    "WHERE rolcanlogin UNION ALL SELECT 'S', r.rolname, array_to_string(s.setconfig, "
+    "chr(30)) FROM pg_db_role_setting s JOIN pg_roles r ON r.oid = s.setrole "
+    "WHERE s.setdatabase = 0 UNION ALL SELECT 'M', r.rolname, g.rolname FROM "
+    "pg_auth_members m JOIN pg_roles r ON r.oid = m.member JOIN pg_roles g "
+    "ON g.oid = m.roleid WHERE r.rolcanlogin"
+)
+# the license setting exists only in a database where timescaledb is loaded
+DATABASE_SQL = (
+    "SELECT 'X', extname, extversion FROM pg_extension "
+    "UNION ALL SELECT 'L', current_setting('timescaledb.license', true), ''"
+)
+
+
 class PostgresDatabase(FactBase):
     """Databases, login roles with their password verifiers, every role's own settings, and
     extensions in `database`."""
@@ -138,25 +158,17 @@ class PostgresDatabase(FactBase):
 
     def command(self, server: Server, database: str) -> str:
         psql = server.psql
-        cluster_sql = shlex.quote(
-            "SELECT 'D', datname, '' FROM pg_database WHERE NOT datistemplate "
-            "UNION ALL SELECT 'R', rolname, coalesce(rolpassword, '') FROM pg_authid "
-            "WHERE rolcanlogin UNION ALL SELECT 'S', r.rolname, array_to_string(s.setconfig, "
-            "chr(30)) FROM pg_db_role_setting s JOIN pg_roles r ON r.oid = s.setrole "
-            "WHERE s.setdatabase = 0 UNION ALL SELECT 'M', r.rolname, g.rolname FROM "
-            "pg_auth_members m JOIN pg_roles r ON r.oid = m.member JOIN pg_roles g "
-            "ON g.oid = m.roleid WHERE r.rolcanlogin"
-        )
-        # the license setting exists only in a database where timescaledb is loaded
-        db_sql = shlex.quote(
-            "SELECT 'X', extname, extversion FROM pg_extension "
-            "UNION ALL SELECT 'L', current_setting('timescaledb.license', true), ''"
-        )
+        cluster_sql, db_sql = shlex.quote(CLUSTER_SQL), shlex.quote(DATABASE_SQL)
         db = shlex.quote(database)
         # before its database is created, the cluster's part alone
         return server.query(
             f"{psql} {QUERY_FLAGS} -d postgres -c {cluster_sql} &&"
             f" {{ {psql} {QUERY_FLAGS} -d {db} -c {db_sql} 2>/dev/null || true; }}"
+        )
+
+    def session(self, server: Server, database: str) -> str:
+        return psql_input(
+            connect("postgres"), f"{CLUSTER_SQL};", *in_database(database, f"{DATABASE_SQL};")
         )
 
     def process(self, output):
@@ -191,6 +203,43 @@ def parse_timescaledb_state(lines: list[str]) -> TimescaledbState | None:
     return TimescaledbState(available, installed, tuple(closed), license_, owners)
 
 
+TSDB_CLUSTER_SQL = (
+    "SELECT 'A', coalesce(default_version, '') FROM pg_available_extensions "
+    "WHERE name = 'timescaledb' UNION ALL SELECT 'C', datname FROM pg_database "
+    "WHERE NOT datallowconn AND NOT datistemplate UNION ALL SELECT 'O', datname || "
+    "chr(31) || pg_get_userbyid(datdba) FROM pg_database WHERE NOT datistemplate"
+)
+TSDB_EXTENSION_SQL = (
+    "SELECT 'X', current_database(), extversion FROM pg_extension WHERE extname = 'timescaledb'"
+)
+TSDB_LICENSE_SQL = "SELECT 'L', current_setting('timescaledb.license', true)"
+QUIT = r"\quit"
+
+
+def _sql_quoted(expression: str, quote: str) -> str:
+    """SQL giving `expression` in single quotes, each quote in it written `quote` and each
+    backslash doubled: how a libpq connection string and a psql meta-command argument quote."""
+    doubled = r"replace(" + expression + r", '\', '\\')"
+    return "'''' || replace(" + doubled + ", '''', " + sql_literal(quote) + ") || ''''"
+
+
+# psql input per database that takes connections: session.connect's line, with the extension
+# not loaded (a library the packages no longer ship would refuse the connection), then the
+# question; spelled in SQL, so that the server lists the databases
+TSDB_EACH_DATABASE_SQL = (
+    r"SELECT '\connect ' || "
+    + _sql_quoted(
+        "'dbname=' || "
+        + _sql_quoted("datname", r"\'")
+        + " || ' options=''-c timescaledb.disable_load=on'''",
+        "''",
+    )
+    + " || chr(10) || "
+    + sql_literal(TSDB_EXTENSION_SQL + ";")
+    + " FROM pg_database WHERE datallowconn AND NOT datistemplate"
+)
+
+
 class TimescaledbVersions(FactBase):
     """The TimescaleDB version on disk and in every database that has the extension, and
     every database's owner.
@@ -208,17 +257,8 @@ class TimescaledbVersions(FactBase):
         databases = shlex.quote(
             "SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate"
         )
-        cluster = shlex.quote(
-            "SELECT 'A', coalesce(default_version, '') FROM pg_available_extensions "
-            "WHERE name = 'timescaledb' UNION ALL SELECT 'C', datname FROM pg_database "
-            "WHERE NOT datallowconn AND NOT datistemplate UNION ALL SELECT 'O', datname || "
-            "chr(31) || pg_get_userbyid(datdba) FROM pg_database WHERE NOT datistemplate"
-        )
-        extension = shlex.quote(
-            "SELECT 'X', current_database(), extversion FROM pg_extension "
-            "WHERE extname = 'timescaledb'"
-        )
-        license_ = shlex.quote("SELECT 'L', current_setting('timescaledb.license', true)")
+        cluster, extension = shlex.quote(TSDB_CLUSTER_SQL), shlex.quote(TSDB_EXTENSION_SQL)
+        license_ = shlex.quote(TSDB_LICENSE_SQL)
         # a for loop, not `while read`: `docker exec -i` would swallow the loop's input
         return server.query(
             f"dbs=$({psql} {QUERY_FLAGS} -d postgres -c {databases}) || exit 1; "
@@ -229,8 +269,28 @@ class TimescaledbVersions(FactBase):
             f"{psql} {QUERY_FLAGS} -d {shlex.quote(database)} -c {license_} 2>/dev/null || true"
         )
 
+    def session(self, server: Server, database: str) -> str:
+        # each database's connect line and question, psql input as the server lists them; if
+        # the listing fails, the session ends there (what follows is read on its own)
+        listing = shlex.quote(TSDB_EACH_DATABASE_SQL)
+        return (
+            f"{psql_input(connect('postgres'), TSDB_CLUSTER_SQL + ';')}; "
+            f"{server.psql} {QUERY_FLAGS} -d postgres -c {listing} 2>/dev/null"
+            f" || {psql_input(QUIT)}; "
+            f"{psql_input(*in_database(database, TSDB_LICENSE_SQL + ';'))}"
+        )
+
     def process(self, output):
         return parse_timescaledb_state(list(output))
+
+
+FAILING_JOBS_SQL = (
+    "SELECT j.job_id, j.application_name, coalesce((SELECT e.err_message FROM "
+    "timescaledb_information.job_errors e WHERE e.job_id = j.job_id ORDER BY "
+    "e.start_time DESC LIMIT 1), '') FROM timescaledb_information.jobs j JOIN "
+    "timescaledb_information.job_stats s USING (job_id) WHERE j.scheduled AND "
+    "s.last_run_status = 'Failed' ORDER BY 1"
+)
 
 
 class FailingJobs(FactBase):
@@ -243,14 +303,12 @@ class FailingJobs(FactBase):
         return []
 
     def command(self, psql: str, database: str) -> str:
-        sql = shlex.quote(
-            "SELECT j.job_id, j.application_name, coalesce((SELECT e.err_message FROM "
-            "timescaledb_information.job_errors e WHERE e.job_id = j.job_id ORDER BY "
-            "e.start_time DESC LIMIT 1), '') FROM timescaledb_information.jobs j JOIN "
-            "timescaledb_information.job_stats s USING (job_id) WHERE j.scheduled AND "
-            "s.last_run_status = 'Failed' ORDER BY 1"
-        )
+        sql = shlex.quote(FAILING_JOBS_SQL)
         return f"{psql} {QUERY_FLAGS} -d {shlex.quote(database)} -c {sql} 2>/dev/null || true"
+
+    def session(self, psql: str, database: str) -> str:
+        stats = "timescaledb_information.job_stats"
+        return psql_input(*in_database(database, *when_relation(stats, FAILING_JOBS_SQL + ";")))
 
     def process(self, output):
         return [tuple(line.split("\x1f", 2)) for line in output if line.count("\x1f") == 2]
@@ -272,6 +330,10 @@ def parse_ledger(lines: list[str]):
     return rows
 
 
+LEDGER = "tsdb_deploy.schema_migrations"
+LEDGER_SQL = f"SELECT version, name, sha256 FROM {LEDGER} ORDER BY version"
+
+
 class MigrationLedger(FactBase):
     """Migrations applied to `database` (empty before the first, or before the database
     exists), None while the server does not run."""
@@ -284,10 +346,8 @@ class MigrationLedger(FactBase):
 
     def command(self, server: Server, database: str) -> str:
         psql = server.psql
-        sql = shlex.quote(
-            "SELECT version, name, sha256 FROM tsdb_deploy.schema_migrations ORDER BY version"
-        )
-        exists = shlex.quote("SELECT to_regclass('tsdb_deploy.schema_migrations') IS NOT NULL")
+        sql = shlex.quote(LEDGER_SQL)
+        exists = shlex.quote(f"SELECT to_regclass('{LEDGER}') IS NOT NULL")
         db = shlex.quote(database)
         # a ledger that could not be read is an error, never an empty one: an empty ledger
         # would apply every migration again
@@ -296,6 +356,9 @@ class MigrationLedger(FactBase):
             f'if [ "$e" = t ]; then {psql} {QUERY_FLAGS} -d {db} -c {sql}; fi',
             database,
         )
+
+    def session(self, server: Server, database: str) -> str:
+        return psql_input(*in_database(database, *when_relation(LEDGER, LEDGER_SQL + ";")))
 
     def process(self, output):
         return parse_ledger(list(output))
@@ -317,18 +380,25 @@ def parse_dimensions(lines: list[str]) -> dict[str, dict]:
     return out
 
 
+DIMENSIONS_SQL = (
+    "SELECT hypertable_name, dimension_type, "
+    "coalesce(extract(epoch FROM time_interval), 0), coalesce(num_partitions, 0) "
+    "FROM timescaledb_information.dimensions"
+)
+
+
 class HypertableDimensions(FactBase):
     """The time and space dimensions of every hypertable in `database`."""
 
     shell_executable = "bash"
 
     def command(self, psql: str, database: str) -> str:
-        sql = shlex.quote(
-            "SELECT hypertable_name, dimension_type, "
-            "coalesce(extract(epoch FROM time_interval), 0), coalesce(num_partitions, 0) "
-            "FROM timescaledb_information.dimensions"
-        )
+        sql = shlex.quote(DIMENSIONS_SQL)
         return f"{psql} {QUERY_FLAGS} -d {shlex.quote(database)} -c {sql} 2>/dev/null || true"
+
+    def session(self, psql: str, database: str) -> str:
+        view = "timescaledb_information.dimensions"
+        return psql_input(*in_database(database, *when_relation(view, DIMENSIONS_SQL + ";")))
 
     def process(self, output):
         return parse_dimensions(list(output))
@@ -350,6 +420,15 @@ def parse_table_indexes(lines: list[str]) -> dict[str, bool] | None:
     return indexes if exists else None
 
 
+def table_indexes_sql(table: str) -> str:
+    relation = f"to_regclass({sql_literal(table)})"
+    return (
+        f"SELECT 'table', ({relation} IS NOT NULL)::text, '' UNION ALL "
+        "SELECT 'index', i.relname::text, x.indisvalid::text FROM pg_index x "
+        f"JOIN pg_class i ON i.oid = x.indexrelid WHERE x.indrelid = {relation}"
+    )
+
+
 class TableIndexes(FactBase):
     """The indexes of `table` in `database` (a hypertable's own, which its chunks' follow),
     None while the database or the table does not exist."""
@@ -357,13 +436,11 @@ class TableIndexes(FactBase):
     shell_executable = "bash"
 
     def command(self, psql: str, database: str, table: str) -> str:
-        relation = f"to_regclass('{table}')"
-        sql = shlex.quote(
-            f"SELECT 'table', ({relation} IS NOT NULL)::text, '' UNION ALL "
-            "SELECT 'index', i.relname::text, x.indisvalid::text FROM pg_index x "
-            f"JOIN pg_class i ON i.oid = x.indexrelid WHERE x.indrelid = {relation}"
-        )
+        sql = shlex.quote(table_indexes_sql(table))
         return f"{psql} {QUERY_FLAGS} -d {shlex.quote(database)} -c {sql} 2>/dev/null || true"
+
+    def session(self, psql: str, database: str, table: str) -> str:
+        return psql_input(*in_database(database, table_indexes_sql(table) + ";"))
 
     def process(self, output):
         return parse_table_indexes(list(output))
