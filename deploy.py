@@ -9,7 +9,7 @@ host's deploy lock from its first operation to its last (tsdb_deploy/deploy_lock
 
 from pyinfra import host
 
-from tsdb_deploy import host_plan
+from tsdb_deploy import host_plan, pyinfra_stack
 from tsdb_deploy.deploys import (
     analytics_schema,
     backups,
@@ -20,6 +20,7 @@ from tsdb_deploy.deploys import (
 )
 from tsdb_deploy.operations import deploy_lock, deploy_lock_released, staging_leftovers
 
+pyinfra_stack.install()
 hp = host_plan.build(host)
 deploy_lock(
     name="Hold this host's deploy lock",
