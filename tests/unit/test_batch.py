@@ -142,3 +142,15 @@ def test_database_facts_share_one_session_and_a_failure_leaves_the_rest_to_their
     # before the failure: answered; the failing fact and those after it: left to their own
     # commands (read alone, as pyinfra would)
     assert sections == {0: ["a", "b"], 1: ["shell"], 2: ["c"]}
+    assert out.returncode == 0  # a failing session fails no other fact
+
+
+def test_a_host_without_psql_yet_leaves_the_database_facts_unread(tmp_path):
+    """A bare host (planning its first deploy): no psql, no postgres user; the snapshot
+    still answers the other facts."""
+    requests = [(Asks, {"psql": str(tmp_path / "no-psql"), "rows": "a"}),
+                (Command, {"command": "echo shell"})]  # fmt: skip
+    command = Snapshot().command(requests=requests, marker="M")
+    out = subprocess.run(["bash", "-c", command], capture_output=True, text=True)
+    assert out.returncode == 0
+    assert split_sections(out.stdout.splitlines(), "M", 2) == {1: ["shell"]}
