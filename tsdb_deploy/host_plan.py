@@ -38,7 +38,7 @@ from .facts import (
 )
 from .facts.host import ServiceStates
 from .migrations import EVENTS, Migration, MigrationError, discover
-from .operations.backups import BACKUP_STATUS
+from .operations.backups import BACKUP_STATUS, pgbackrest_version
 from .planner import Hardware, Plan, PlanError, Workload, plan
 from .planner.chunks import WHOLE_CHUNK_POLICIES
 from .preflight import PreflightError
@@ -107,7 +107,6 @@ class HostPlan:
         answers all of them in one command (facts.batch). What a step reads and is missing
         here is read on its own: this list is about speed, never about correctness."""
         rt, db = self.runtime, self.database
-        psql = {"psql": rt.psql, "database": db}
         server = {"server": rt.server, "database": db}
         reads = [
             (DebPackages, {}),
@@ -117,14 +116,15 @@ class HostPlan:
             (PostgresDatabase, server),
             (TimescaledbVersions, server),
             (MigrationLedger, server),
-            (HypertableDimensions, psql),
-            (TableIndexes, {**psql, "table": EVENTS}),
-            (FailingJobs, psql),
+            (HypertableDimensions, server),
+            (TableIndexes, {**server, "table": EVENTS}),
+            (FailingJobs, server),
             (Command, {"command": BACKUP_STATUS}),
         ]
         if rt.pitr:
             reads.append((PgbackrestInfo, {"run_as_postgres": rt.run_as_postgres,
                                            "stanza": pgbackrest.STANZA}))  # fmt: skip
+            reads.append((Command, {"command": pgbackrest_version(rt)}))
         if rt.name == "docker":
             reads += [
                 (DockerImageId, {"ref": rt.image}),

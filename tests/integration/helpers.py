@@ -139,16 +139,16 @@ def assert_the_session_answers_as_each_fact_alone(target) -> None:
         else "runuser -u postgres --"
     )
     psql = f"{runner} psql -h {SOCKET_DIR} -p {deployment['port']}"
-    server = Server(psql, "true", "true")
-    db = {"database": deployment["database"]}
+    server = Server(psql, "true", "true", SOCKET_DIR, deployment["port"])
+    on = {"server": server, "database": deployment["database"]}
     requests = [
         (PostgresServer, {"server": server}),
-        (PostgresDatabase, {"server": server, **db}),
-        (TimescaledbVersions, {"server": server, **db}),
-        (MigrationLedger, {"server": server, **db}),
-        (HypertableDimensions, {"psql": psql, **db}),
-        (TableIndexes, {"psql": psql, **db, "table": EVENTS}),
-        (FailingJobs, {"psql": psql, **db}),
+        (PostgresDatabase, on),
+        (TimescaledbVersions, on),
+        (MigrationLedger, on),
+        (HypertableDimensions, on),
+        (TableIndexes, {**on, "table": EVENTS}),
+        (FailingJobs, on),
     ]
     command = batch.Snapshot().command(requests=requests, marker="M")
     sections = batch.split_sections(

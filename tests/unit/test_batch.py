@@ -6,10 +6,13 @@ from __future__ import annotations
 import subprocess
 from types import SimpleNamespace
 
+import pytest
+from pyinfra.api.exceptions import OperationError
 from pyinfra.facts.server import Command
 
 from tsdb_deploy.facts import FileStates, batch, session
 from tsdb_deploy.facts.batch import Snapshot, split_sections
+from tsdb_deploy.runtimes.base import Server
 
 
 class LocalHost:
@@ -115,10 +118,10 @@ done
 class Asks(Command):
     """A database fact: its rows through the shared session, or alone by its command."""
 
-    def command(self, psql, rows):
+    def command(self, server, rows):
         return " ; ".join(f"echo {row}" for row in rows.split())
 
-    def session(self, psql, rows):
+    def session(self, server, rows):
         return session.psql_input(*(row if row == "FAIL" else f"ROW {row}" for row in rows.split()))
 
 
@@ -128,12 +131,13 @@ def test_database_facts_share_one_session_and_a_failure_leaves_the_rest_to_their
     psql = tmp_path / "psql"
     psql.write_text(FAKE_PSQL)
     psql.chmod(0o755)
+    server = Server(str(psql), "true", "true", "/sock", 5432)
     requests = [
-        (Asks, {"psql": str(psql), "rows": "a b"}),
+        (Asks, {"server": server, "rows": "a b"}),
         (Command, {"command": "echo shell"}),
-        (Asks, {"psql": str(psql), "rows": "c"}),
-        (Asks, {"psql": str(psql), "rows": "d FAIL"}),
-        (Asks, {"psql": str(psql), "rows": "e"}),
+        (Asks, {"server": server, "rows": "c"}),
+        (Asks, {"server": server, "rows": "d FAIL"}),
+        (Asks, {"server": server, "rows": "e"}),
     ]
     command = Snapshot().command(requests=requests, marker="M")
     assert command.count(f"| {psql} ") == 1  # one session for the four
@@ -148,9 +152,25 @@ def test_database_facts_share_one_session_and_a_failure_leaves_the_rest_to_their
 def test_a_host_without_psql_yet_leaves_the_database_facts_unread(tmp_path):
     """A bare host (planning its first deploy): no psql, no postgres user; the snapshot
     still answers the other facts."""
-    requests = [(Asks, {"psql": str(tmp_path / "no-psql"), "rows": "a"}),
-                (Command, {"command": "echo shell"})]  # fmt: skip
+    server = Server(str(tmp_path / "no-psql"), "true", "true", "/sock", 5432)
+    requests = [(Asks, {"server": server, "rows": "a"}), (Command, {"command": "echo shell"})]
     command = Snapshot().command(requests=requests, marker="M")
     out = subprocess.run(["bash", "-c", command], capture_output=True, text=True)
     assert out.returncode == 0
     assert split_sections(out.stdout.splitlines(), "M", 2) == {1: ["shell"]}
+
+
+def test_a_fact_whose_command_failed_is_an_error_not_its_default():
+    """pyinfra marks the host failed and returns the fact's default (None, []): with other
+    hosts left the operation would go on with it, e.g. take None for a stopped server."""
+
+    class FailingHost(LocalHost):
+        def get_fact(self, cls, **kwargs):
+            self.state.failed_hosts.add(self)
+            return cls().default()
+
+    host = FailingHost("batch-test-failed")
+    host.state.failed_hosts = set()
+    batch.expect(host.name, [])
+    with pytest.raises(OperationError, match="could not read Command"):
+        batch.read(host, Command, command="exit 1")

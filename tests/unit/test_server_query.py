@@ -38,7 +38,9 @@ def server(tmp_path: Path, *, fails: int, running: bool, db_exists: bool = True)
     (tmp_path / "fails").write_text(f"{fails}\n")
     (tmp_path / "out").write_text("row one\nrow two\n")
     (tmp_path / "db_exists").write_text("1\n" if db_exists else "")
-    return Server(str(psql), "true" if running else "false", f"touch {tmp_path}/waited")
+    return Server(
+        str(psql), "true" if running else "false", f"touch {tmp_path}/waited", "/sock", 5432
+    )
 
 
 @pytest.mark.parametrize(

@@ -17,6 +17,7 @@ import secrets
 
 from pyinfra import logger
 from pyinfra.api import FactBase, StringCommand
+from pyinfra.api.exceptions import OperationError
 from pyinfra.api.state import BaseStateCallback
 
 from . import session
@@ -40,10 +41,8 @@ def _command_text(cls: type[FactBase], kwargs: dict) -> str:
 
 def _session_psql(cls: type[FactBase], kwargs: dict) -> str | None:
     """The psql a fact's questions can share a session on (facts.session), or None."""
-    if not hasattr(cls, "session"):
-        return None
     server = kwargs.get("server")
-    return server.psql if server is not None else kwargs.get("psql")
+    return server.psql if hasattr(cls, "session") and server is not None else None
 
 
 class Snapshot(FactBase):
@@ -118,7 +117,7 @@ def read(host, cls: type[FactBase], **kwargs):
     key = _key(cls, kwargs)
     if key not in requests:
         logger.debug("facts.batch: %s not expected, read on its own", key)
-        return host.get_fact(cls, **kwargs)
+        return _alone(host, cls, kwargs)
     fetched = _snapshots.setdefault((host.name, id(host.state), _stage(host)), {})
     if key not in fetched:
         todo = [(k, r) for k, r in requests.items() if k not in fetched]
@@ -134,7 +133,17 @@ def read(host, cls: type[FactBase], **kwargs):
     value = fetched[key]
     if value is _UNREAD:  # its command failed: read on its own, as pyinfra handles failures
         logger.debug("facts.batch: %s failed in the snapshot, read on its own", key)
-        return host.get_fact(cls, **kwargs)
+        return _alone(host, cls, kwargs)
+    return value
+
+
+def _alone(host, cls: type[FactBase], kwargs: dict):
+    """host.get_fact, except that a fact whose command failed is an error. pyinfra marks the
+    host failed and hands back the fact's default (None: 'not running'; []: 'no migrations
+    applied'), and with other hosts left the operation would go on with it."""
+    value = host.get_fact(cls, **kwargs)
+    if host in getattr(host.state, "failed_hosts", ()):
+        raise OperationError(f"could not read {cls.__name__}: its error is above")
     return value
 
 

@@ -11,7 +11,7 @@ from pyinfra.api import FactBase
 
 from ..restart_guard import RestartGuard
 from ..runtimes.base import NOT_RUNNING, Server, sql_literal
-from .session import connect, in_database, psql_input, when_relation
+from .session import QUIT, connect, conninfo_value, in_database, psql_input, when_relation
 
 # --- the live PostgreSQL server ----------------------------------------------------------
 
@@ -83,7 +83,7 @@ class PostgresServer(FactBase):
         return server.query(f"{server.psql} {QUERY_FLAGS} -d postgres -c {sql}")
 
     def session(self, server: Server) -> str:
-        return psql_input(connect("postgres"), f"{LIVE_SERVER_SQL.strip()};")
+        return psql_input(connect(server, "postgres"), f"{LIVE_SERVER_SQL.strip()};")
 
     shell_executable = "bash"  # $'..' quoting
 
@@ -168,7 +168,9 @@ class PostgresDatabase(FactBase):
 
     def session(self, server: Server, database: str) -> str:
         return psql_input(
-            connect("postgres"), f"{CLUSTER_SQL};", *in_database(database, f"{DATABASE_SQL};")
+            connect(server, "postgres"),
+            f"{CLUSTER_SQL};",
+            *in_database(server, database, f"{DATABASE_SQL};"),
         )
 
     def process(self, output):
@@ -213,7 +215,6 @@ TSDB_EXTENSION_SQL = (
     "SELECT 'X', current_database(), extversion FROM pg_extension WHERE extname = 'timescaledb'"
 )
 TSDB_LICENSE_SQL = "SELECT 'L', current_setting('timescaledb.license', true)"
-QUIT = r"\quit"
 
 
 def _sql_quoted(expression: str, quote: str) -> str:
@@ -223,21 +224,29 @@ def _sql_quoted(expression: str, quote: str) -> str:
     return "'''' || replace(" + doubled + ", '''', " + sql_literal(quote) + ") || ''''"
 
 
-# psql input per database that takes connections: session.connect's line, with the extension
-# not loaded (a library the packages no longer ship would refuse the connection), then the
-# question; spelled in SQL, so that the server lists the databases
-TSDB_EACH_DATABASE_SQL = (
-    r"SELECT '\connect ' || "
-    + _sql_quoted(
-        "'dbname=' || "
-        + _sql_quoted("datname", r"\'")
-        + " || ' options=''-c timescaledb.disable_load=on'''",
-        "''",
+DISABLE_LOAD = "-c timescaledb.disable_load=on"
+EACH_DATABASE = "FROM pg_database WHERE datallowconn AND NOT datistemplate"
+
+
+def _each_conninfo(server: Server) -> str:
+    """SQL: each database's connection string (session.connect's, spelled in SQL), with the
+    extension not loaded: a library the packages no longer ship would refuse the connection."""
+    rest = (
+        f" host={conninfo_value(server.host)} port={server.port}"
+        f" options={conninfo_value(DISABLE_LOAD)}"
     )
-    + " || chr(10) || "
-    + sql_literal(TSDB_EXTENSION_SQL + ";")
-    + " FROM pg_database WHERE datallowconn AND NOT datistemplate"
-)
+    return "'dbname=' || " + _sql_quoted("datname", r"\'") + " || " + sql_literal(rest)
+
+
+def _each_database_input(server: Server) -> str:
+    """SQL: psql input per database that takes connections: its \\connect, then the question."""
+    return (
+        r"SELECT '\connect ' || "
+        + _sql_quoted(_each_conninfo(server), "''")
+        + " || chr(10) || "
+        + sql_literal(TSDB_EXTENSION_SQL + ";")
+        + f" {EACH_DATABASE}"
+    )
 
 
 class TimescaledbVersions(FactBase):
@@ -254,30 +263,29 @@ class TimescaledbVersions(FactBase):
 
     def command(self, server: Server, database: str) -> str:
         psql = server.psql
-        databases = shlex.quote(
-            "SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate"
-        )
+        infos = shlex.quote(f"SELECT {_each_conninfo(server)} {EACH_DATABASE}")
         cluster, extension = shlex.quote(TSDB_CLUSTER_SQL), shlex.quote(TSDB_EXTENSION_SQL)
         license_ = shlex.quote(TSDB_LICENSE_SQL)
-        # a for loop, not `while read`: `docker exec -i` would swallow the loop's input
+        # every psql reads /dev/null: `docker exec -i` would swallow the loop's input
         return server.query(
-            f"dbs=$({psql} {QUERY_FLAGS} -d postgres -c {databases}) || exit 1; "
-            f"{psql} {QUERY_FLAGS} -d postgres -c {cluster} || exit 1; "
-            "for db in $dbs; do "
-            f"{psql} {QUERY_FLAGS} -d \"dbname='$db' options='-c timescaledb.disable_load=on'\" "
-            f"-c {extension} || exit 1; done; "
-            f"{psql} {QUERY_FLAGS} -d {shlex.quote(database)} -c {license_} 2>/dev/null || true"
+            f"infos=$({psql} {QUERY_FLAGS} -d postgres -c {infos} </dev/null) || exit 1; "
+            f"{psql} {QUERY_FLAGS} -d postgres -c {cluster} </dev/null || exit 1; "
+            'while IFS= read -r info; do [ -n "$info" ] || continue; '
+            f'{psql} {QUERY_FLAGS} -d "$info" -c {extension} </dev/null || exit 1; '
+            'done <<< "$infos"; '
+            f"{psql} {QUERY_FLAGS} -d {shlex.quote(database)} -c {license_} </dev/null "
+            "2>/dev/null || true"
         )
 
     def session(self, server: Server, database: str) -> str:
         # each database's connect line and question, psql input as the server lists them; if
         # the listing fails, the session ends there (what follows is read on its own)
-        listing = shlex.quote(TSDB_EACH_DATABASE_SQL)
+        listing = shlex.quote(_each_database_input(server))
         return (
-            f"{psql_input(connect('postgres'), TSDB_CLUSTER_SQL + ';')}; "
-            f"{server.psql} {QUERY_FLAGS} -d postgres -c {listing} 2>/dev/null"
+            f"{psql_input(connect(server, 'postgres'), TSDB_CLUSTER_SQL + ';')}; "
+            f"{server.psql} {QUERY_FLAGS} -d postgres -c {listing} </dev/null 2>/dev/null"
             f" || {psql_input(QUIT)}; "
-            f"{psql_input(*in_database(database, TSDB_LICENSE_SQL + ';'))}"
+            f"{psql_input(*in_database(server, database, TSDB_LICENSE_SQL + ';'))}"
         )
 
     def process(self, output):
@@ -302,13 +310,15 @@ class FailingJobs(FactBase):
     def default():
         return []
 
-    def command(self, psql: str, database: str) -> str:
+    def command(self, server: Server, database: str) -> str:
+        psql = server.psql
         sql = shlex.quote(FAILING_JOBS_SQL)
         return f"{psql} {QUERY_FLAGS} -d {shlex.quote(database)} -c {sql} 2>/dev/null || true"
 
-    def session(self, psql: str, database: str) -> str:
+    def session(self, server: Server, database: str) -> str:
         stats = "timescaledb_information.job_stats"
-        return psql_input(*in_database(database, *when_relation(stats, FAILING_JOBS_SQL + ";")))
+        asks = when_relation(stats, FAILING_JOBS_SQL + ";")
+        return psql_input(*in_database(server, database, *asks))
 
     def process(self, output):
         return [tuple(line.split("\x1f", 2)) for line in output if line.count("\x1f") == 2]
@@ -358,7 +368,8 @@ class MigrationLedger(FactBase):
         )
 
     def session(self, server: Server, database: str) -> str:
-        return psql_input(*in_database(database, *when_relation(LEDGER, LEDGER_SQL + ";")))
+        asks = when_relation(LEDGER, LEDGER_SQL + ";")
+        return psql_input(*in_database(server, database, *asks))
 
     def process(self, output):
         return parse_ledger(list(output))
@@ -392,13 +403,15 @@ class HypertableDimensions(FactBase):
 
     shell_executable = "bash"
 
-    def command(self, psql: str, database: str) -> str:
+    def command(self, server: Server, database: str) -> str:
+        psql = server.psql
         sql = shlex.quote(DIMENSIONS_SQL)
         return f"{psql} {QUERY_FLAGS} -d {shlex.quote(database)} -c {sql} 2>/dev/null || true"
 
-    def session(self, psql: str, database: str) -> str:
+    def session(self, server: Server, database: str) -> str:
         view = "timescaledb_information.dimensions"
-        return psql_input(*in_database(database, *when_relation(view, DIMENSIONS_SQL + ";")))
+        asks = when_relation(view, DIMENSIONS_SQL + ";")
+        return psql_input(*in_database(server, database, *asks))
 
     def process(self, output):
         return parse_dimensions(list(output))
@@ -435,12 +448,13 @@ class TableIndexes(FactBase):
 
     shell_executable = "bash"
 
-    def command(self, psql: str, database: str, table: str) -> str:
+    def command(self, server: Server, database: str, table: str) -> str:
+        psql = server.psql
         sql = shlex.quote(table_indexes_sql(table))
         return f"{psql} {QUERY_FLAGS} -d {shlex.quote(database)} -c {sql} 2>/dev/null || true"
 
-    def session(self, psql: str, database: str, table: str) -> str:
-        return psql_input(*in_database(database, table_indexes_sql(table) + ";"))
+    def session(self, server: Server, database: str, table: str) -> str:
+        return psql_input(*in_database(server, database, table_indexes_sql(table) + ";"))
 
     def process(self, output):
         return parse_table_indexes(list(output))

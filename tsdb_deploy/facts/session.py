@@ -11,8 +11,14 @@ answer, and never decides how a failure is read.
 from __future__ import annotations
 
 import shlex
+from typing import TYPE_CHECKING
 
 from ..runtimes.base import sql_literal
+
+if TYPE_CHECKING:
+    from ..runtimes.base import Server
+
+QUIT = "\\quit"  # psql input: end the session here
 
 
 def psql_input(*lines: str) -> str:
@@ -30,21 +36,31 @@ def conninfo_value(text: str) -> str:
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def connect(database: str, options: str | None = None) -> str:
-    info = f"dbname={conninfo_value(database)}"
+def connect(server: Server, database: str, options: str | None = None) -> str:
+    """psql's \\connect to `database` of `server`: host and port spelled out, as a connection
+    string given to \\connect takes nothing from the connection before it."""
+    info = (
+        f"dbname={conninfo_value(database)} host={conninfo_value(server.host)} port={server.port}"
+    )
     if options:
         info += f" options={conninfo_value(options)}"
     return f"\\connect {meta_argument(info)}"
 
 
-def in_database(database: str, *lines: str) -> list[str]:
-    """psql input running `lines` in `database` when it exists and takes connections, and
-    nothing otherwise (the facts' commands answer the same for a database not created yet)."""
+def in_database(server: Server, database: str, *lines: str) -> list[str]:
+    """psql input running `lines` in `database`; nothing when it does not exist (the facts'
+    commands answer the same for a database not created yet). A database that exists but
+    takes no connections ends the session: the facts' own commands say what that means."""
+    name = sql_literal(database)
     return [
-        "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = "
-        f"{sql_literal(database)} AND datallowconn) AS tsdb_db \\gset",
+        f"SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = {name}) AS tsdb_db, "
+        f"EXISTS (SELECT 1 FROM pg_database WHERE datname = {name} AND NOT datallowconn) "
+        "AS tsdb_closed \\gset",
+        "\\if :tsdb_closed",
+        QUIT,
+        "\\endif",
         "\\if :tsdb_db",
-        connect(database),
+        connect(server, database),
         *lines,
         "\\endif",
     ]

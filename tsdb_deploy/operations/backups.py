@@ -19,17 +19,26 @@ if TYPE_CHECKING:
     from ..runtimes import Runtime
 
 
+def pgbackrest_version(runtime: Runtime) -> str:
+    """The command printing the version of the pgBackRest PostgreSQL archives with."""
+    return f"{runtime.run_as_postgres} pgbackrest version 2>/dev/null || true"
+
+
 @operation(is_idempotent=True)
 def pgbackrest_ready(runtime: Runtime, stanza: str, check_key: str, known: list[str] = ()):
     """The stanza exists, has a full backup to recover from, and archiving works end to end.
 
     `pgbackrest check` proves the last (it switches WAL and waits for the segment in the
     repository), so it runs when there is something to prove: a new stanza, pgBackRest's
-    config or the archive settings changed since the check that passed last (`check_key`,
-    recorded at CHECKED_PATH), or the archiver failed since its last success. A converged
+    config, the archive settings or pgBackRest's version changed since the check that passed
+    last (`check_key` with the version, recorded at CHECKED_PATH), or the archiver failed
+    since its last success. A converged
     host is not made to archive a segment on every deploy. A check that fails stops the
     deploy with pgBackRest's message and records nothing."""
     run = f"{runtime.run_as_postgres} pgbackrest --stanza={stanza}"
+    # the pgBackRest that runs is part of what a check proves: an upgrade is checked again
+    version = batch.read(host, Command, command=pgbackrest_version(runtime))
+    check_key = sha256(f"{check_key}\n{version}")
     record = f"printf '%s\\n' {check_key} > {CHECKED_PATH}"
     info = batch.read(host, PgbackrestInfo, run_as_postgres=runtime.run_as_postgres, stanza=stanza)
     if info is None and state.is_executing:

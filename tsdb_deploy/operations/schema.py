@@ -65,7 +65,7 @@ def schema_migrations(
 @operation(is_idempotent=True)
 def chunk_time_interval(runtime: Runtime, database: str, table: str, interval: str):
     """New chunks of `table` get the planned interval (existing chunks keep theirs)."""
-    dimensions = batch.read(host, HypertableDimensions, psql=runtime.psql, database=database)
+    dimensions = batch.read(host, HypertableDimensions, server=runtime.server, database=database)
     current = (dimensions or {}).get(table, {}).get("interval")
     wanted = parse_interval(interval)
     if current is None:
@@ -92,7 +92,7 @@ INDEX_LOCK_TIMEOUT = "10s"
 def properties_index(runtime: Runtime, database: str, table: str, present: bool):
     """`table`'s GIN index on properties present or not, as the setting says: dropped, or
     built again when wanted and missing or left invalid by an interrupted build."""
-    indexes = batch.read(host, TableIndexes, psql=runtime.psql, database=database, table=table)
+    indexes = batch.read(host, TableIndexes, server=runtime.server, database=database, table=table)
     if indexes is None:  # planning a fresh host: the table's migration creates the index
         if present:
             host.noop(f"{PROPERTIES_INDEX}: created with {table} by its migration")
@@ -143,7 +143,9 @@ def maintenance_schedule(runtime: Runtime, database: str, cron: HostFile, known:
         host.noop("timescale build: compression, retention and aggregates run as its jobs")
     if license_ == "timescale":
         by_cause: dict[str, list[str]] = {}
-        for job, _, error in batch.read(host, FailingJobs, psql=runtime.psql, database=database):
+        for job, _, error in batch.read(
+            host, FailingJobs, server=runtime.server, database=database
+        ):
             by_cause.setdefault(known_issues.diagnose(error) or error, []).append(job)
         for why, jobs in by_cause.items():
             host.log(f"TimescaleDB jobs {', '.join(jobs)} failed their last run: {why}",

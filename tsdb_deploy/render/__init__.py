@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import tls
-from ..pgbackrest import STANZA
+from ..pgbackrest import CHECKED_PATH, STANZA
 from ..planner import Plan
 from ..runtimes import DockerRuntime, NativeRuntime, Runtime
 from ..runtimes.native import CREATECLUSTER_CONF, PIN_PATH, POOLER_DROPIN
@@ -181,9 +181,10 @@ def host_files(
 
 
 def absent_files(rt: Runtime) -> list[str]:
-    """Files a setting turned off must not leave behind: pgBackRest's schedule and tsdb-pitr
-    without point-in-time recovery."""
-    return [] if rt.pitr else [PGBACKREST_CRON, PITR_TOOL]
+    """Files a setting turned off must not leave behind: pgBackRest's schedule, tsdb-pitr and
+    the record of the last passing `pgbackrest check` without point-in-time recovery (turned
+    on again, archiving has to be proven again)."""
+    return [] if rt.pitr else [PGBACKREST_CRON, PITR_TOOL, CHECKED_PATH]
 
 
 def backup_conf(v: FileValues, pg_version: int) -> str:

@@ -66,6 +66,8 @@ class Server:
     psql: str
     running: str
     ready: str
+    host: str  # where psql connects: the socket directory
+    port: int
 
     def query(self, body: str, database: str | None = None) -> str:
         """`body` (psql commands; exits non-zero when one fails), its failure told apart:
@@ -278,7 +280,7 @@ class Runtime(ABC):
     @property
     def server(self) -> Server:
         """What facts ask the live server with."""
-        return Server(self.psql, self.is_running, self.wait_ready())
+        return Server(self.psql, self.is_running, self.wait_ready(), SOCKET_DIR, self.port)
 
     @abstractmethod
     def validate_config(self, candidate: str) -> str:
