@@ -46,6 +46,12 @@ def one_line(value: object) -> object:
     return value
 
 
+def sql_literal(value: str) -> str:
+    """An SQL string literal (standard_conforming_strings is on: a quote is doubled, a
+    backslash is itself)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
 def pg_conf_string(value: str) -> str:
     """A postgresql.conf string literal: the lexer takes '' or \\' for a quote and \\\\ for a
     backslash; a line break cannot be written at all."""

@@ -16,6 +16,8 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
+from .formats import sql_literal
+
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 LEDGER = "tsdb_deploy.schema_migrations"
 EVENTS = "klaviyo_events"  # the hypertable whose chunk interval is planned
@@ -109,7 +111,7 @@ def script(migration: Migration, applied_by: str) -> str:
     record = (
         f"INSERT INTO {LEDGER} (version, name, sha256, applied_by, duration_ms) VALUES "
         f"({migration.version}, '{migration.name}', '{migration.sha256}', "
-        f"{_literal(applied_by)}, "
+        f"{sql_literal(applied_by)}, "
         "(extract(epoch FROM clock_timestamp() - :'tsdb_started'::timestamptz) * 1000)::int);"
     )
     return "\n".join(
@@ -137,10 +139,6 @@ def script(migration: Migration, applied_by: str) -> str:
             "",
         ]
     )
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def psql_variables(variables: dict[str, str | int]) -> str:

@@ -9,8 +9,10 @@ from dataclasses import dataclass, field
 
 from pyinfra.api import FactBase
 
+from ..formats import sql_literal
+from ..migrations import LEDGER
 from ..restart_guard import RestartGuard
-from ..runtimes.base import NOT_RUNNING, Server, sql_literal
+from ..runtimes.base import NOT_RUNNING, Server
 from .session import QUIT, connect, conninfo_value, in_database, psql_input, when_relation
 
 # --- the live PostgreSQL server ----------------------------------------------------------
@@ -340,7 +342,6 @@ def parse_ledger(lines: list[str]):
     return rows
 
 
-LEDGER = "tsdb_deploy.schema_migrations"
 LEDGER_SQL = f"SELECT version, name, sha256 FROM {LEDGER} ORDER BY version"
 
 

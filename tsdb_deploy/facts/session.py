@@ -13,7 +13,7 @@ from __future__ import annotations
 import shlex
 from typing import TYPE_CHECKING
 
-from ..runtimes.base import sql_literal
+from ..formats import sql_literal
 
 if TYPE_CHECKING:
     from ..runtimes.base import Server

@@ -55,8 +55,3 @@ def psql_file(runtime: Runtime, database: str, sql: str, what: str, args: str = 
         f"{runtime.psql} {SCRIPT_FLAGS} {args} -d {shlex.quote(database)} "
         f"< {remote_path}; rc=$?; rm -f {remote_path}; exit $rc"
     )
-
-
-def pg_literal(value: str) -> str:
-    """An SQL string literal (standard_conforming_strings: a quote is doubled)."""
-    return "'" + value.replace("'", "''") + "'"

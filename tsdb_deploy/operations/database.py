@@ -12,7 +12,8 @@ from pyinfra.api.exceptions import OperationError
 from .. import known_issues
 from ..apt import release
 from ..facts import PostgresDatabase, TimescaledbVersions, batch
-from ._common import pg_literal, psql_command, psql_file
+from ..formats import sql_literal
+from ._common import psql_command, psql_file
 from .config import guarded_command
 
 if TYPE_CHECKING:
@@ -56,7 +57,7 @@ def _login_role(role: str, current_roles: dict, verifier: str) -> list[str]:
     statements = []
     if role not in current_roles:  # a missing or NOLOGIN role: made a login role
         statements.append(
-            f"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = {pg_literal(role)})"
+            f"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = {sql_literal(role)})"
             f" THEN CREATE ROLE {ident}; END IF; END $$;"
         )
         statements.append(f"ALTER ROLE {ident} LOGIN;")
@@ -93,7 +94,7 @@ def role_settings(runtime: Runtime, database: str, wanted: dict[str, dict[str, s
         for name, value in params.items():
             old = have.get(role, {}).get(name)
             if old != value:
-                statements.append(f'ALTER ROLE "{role}" SET {name} = {pg_literal(value)};')
+                statements.append(f'ALTER ROLE "{role}" SET {name} = {sql_literal(value)};')
                 changes.append(f"{role}.{name}: {old or 'unset'} -> {value}")
     if not statements:
         listed = ", ".join(f"{r} ({len(p)})" for r, p in wanted.items())

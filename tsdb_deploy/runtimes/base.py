@@ -14,6 +14,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import ClassVar
 
+from ..formats import sql_literal
+
 NOT_RUNNING = "__TSDB_NOT_RUNNING__"  # what a query prints when the server does not run
 SOCKET_DIR = "/var/run/postgresql"  # the same on the host and in the container
 # Debian's exporters, on the host whatever the runtime (render/exporter.py configures them)
@@ -90,11 +92,6 @@ class Server:
             f"{self.running} || {{ echo {NOT_RUNNING}; exit 0; }}; "
             f"( {self.ready} ) >/dev/null 2>&1; {absent}( {body} )"
         )
-
-
-def sql_literal(value: str) -> str:
-    """`value` as an SQL string literal (standard_conforming_strings is on)."""
-    return "'" + value.replace("'", "''") + "'"
 
 
 # eq=False: identity hashing, as the runtime is passed to operations as an argument
