@@ -11,3 +11,5 @@ app_networks = ["10.20.0.0/16"]
 # installed with a reload.
 tls_cert_file = "~/.tsdb-deploy/tls/production/{host}.crt"
 tls_key_file = "~/.tsdb-deploy/tls/production/{host}.key"
+# Production says so: `tsdb-deploy staging-rebuild` refuses these hosts as its target.
+environment = "production"

@@ -9,3 +9,5 @@ monitor_password_file = ".sandbox/secrets/monitor_password"
 # starts; .sandbox/ is outside git).
 tls_cert_file = ".sandbox/tls/{host}.crt"
 tls_key_file = ".sandbox/tls/{host}.key"
+# Test hosts hold generated data; a test that plays production says so in the host's data.
+environment = "development"

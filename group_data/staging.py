@@ -3,3 +3,5 @@ listen_addresses = "*"
 app_networks = ["10.30.0.0/16"]
 tls_cert_file = "~/.tsdb-deploy/tls/staging/{host}.crt"
 tls_key_file = "~/.tsdb-deploy/tls/staging/{host}.key"
+# `tsdb-deploy staging-rebuild` may replace these hosts' database (a production host never).
+environment = "staging"

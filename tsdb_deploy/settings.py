@@ -22,6 +22,9 @@ from .planner.security import UNSAFE
 from .units import UnitError, format_size, parse_interval, parse_size
 
 REQUIRED = object()
+# what a host serves (the `environment` setting); only the last two may be rebuilt from a backup
+ENVIRONMENTS = ("production", "staging", "development")
+REBUILDABLE = ("staging", "development")
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _VERSION = re.compile(r"^\d{1,4}\.\d{1,4}\.\d{1,4}$")
 # What an apt source line and a download may carry: no whitespace, quotes, brackets (apt's
@@ -321,6 +324,14 @@ _TABLE = [
         REQUIRED,
         "where PostgreSQL runs; set by the `native` or `docker` group",
         choices=("native", "docker"),
+    ),
+    Setting(
+        "environment",
+        "enum",
+        "production",
+        "what the host serves; `tsdb-deploy staging-rebuild` overwrites only a target that says "
+        "staging or development, so a host that does not say counts as production",
+        choices=ENVIRONMENTS,
     ),
     Setting(
         "package_source",
