@@ -3,6 +3,7 @@
 tsdb-deploy plan --memory 8GiB --cpus 4 --storage ssd [--format conf|json] ...
 tsdb-deploy sandbox up|down|summary
 tsdb-deploy bench [--tiny] [--events N] ...
+tsdb-deploy staging-rebuild inventory/production.py inventory/staging.py
 """
 
 from __future__ import annotations
@@ -65,6 +66,17 @@ def _parser() -> argparse.ArgumentParser:
     s = commands.add_parser("sandbox", help="local test hosts: up, down, summary")
     s.add_argument("action", choices=("up", "down", "summary"))
     commands.add_parser("bench", help="the benchmark: tsdb-deploy bench --help")
+    r = commands.add_parser(
+        "staging-rebuild",
+        help="rebuild staging from production's newest verified backup, masked",
+    )
+    r.add_argument(
+        "source", help="the source's inventory (production), e.g. inventory/production.py"
+    )
+    r.add_argument("target", help="the targets' inventory (staging), e.g. inventory/staging.py")
+    r.add_argument("--source-host", help="the source host, when its inventory has several")
+    r.add_argument("--target-host", help="only this target host (pyinfra --limit)")
+    r.add_argument("--report", help="also write the report as JSON to this file")
     return parser
 
 
@@ -122,6 +134,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "plan":
             return _plan_command(args)
+        if args.command == "staging-rebuild":
+            from . import staging_run
+
+            return staging_run.main(args)
         from lab import sandbox  # the local lab; needs docker, loaded only for this command
 
         return {

@@ -76,6 +76,8 @@ class HostPlan:
     events_properties_index: bool
     image_archive: str | None  # docker: a `docker save` archive to load instead of pulling
     lock_wait_s: int  # how long a run waits for another run's deploy lock (deploy_lock.py)
+    backup_dir: str  # the logical backups (tsdb-backup's BACKUP_DIR)
+    environment: str  # production, staging or development (staging rebuilds read it)
     restart_guard: RestartGuard  # a restart waits for running backups (restart_guard.py)
 
     def files_of(self, step: str) -> list[HostFile]:
@@ -459,6 +461,8 @@ def plan_host(name: str, settings: dict, runtime: Runtime, read) -> HostPlan:
         events_properties_index=settings["events_properties_index"],
         image_archive=settings["timescaledb_image_archive"],
         lock_wait_s=settings["deploy_lock_wait"],
+        backup_dir=settings["BACKUP_DIR"],
+        environment=settings["environment"],
         restart_guard=RestartGuard(
             backup_lock=f"{settings['BACKUP_DIR'].rstrip('/')}/{BACKUP_LOCK_NAME}",
             wait_s=settings["restart_backup_wait"],
@@ -495,3 +499,42 @@ def build(host) -> HostPlan:
             message = f"{host.name}: {message}"
         raise DeployConfigError(message) from None
     return hp
+
+
+@dataclass(frozen=True)
+class HostRole:
+    """What a staging rebuild needs to know of a host before anything else: from its
+    inventory data only (no facts, no secrets)."""
+
+    name: str
+    environment: str
+    database: str
+
+
+def host_role(host) -> HostRole:
+    try:
+        settings = resolve(dict(host.data.dict()), host.name)
+    except SettingsError as exc:
+        raise DeployConfigError(str(exc)) from None
+    return HostRole(host.name, settings["environment"], settings["database"])
+
+
+def check_rebuild_target(host, hp: HostPlan, pick) -> None:
+    """A staging rebuild's refusals on the target, before anything changes on it: not a
+    production host, the backup's TimescaleDB and migrations, room for the copy and the
+    restore (staging.py)."""
+    from . import staging  # staging rebuilds only
+
+    try:
+        staging.target_allowed(host.name, hp.environment)
+        copy = batch.read(host, DiskFacts, path=f"{hp.backup_dir}/{staging.INCOMING}")
+        data = batch.read(host, DiskFacts, path=hp.runtime.data_path_on_host)
+        problems = staging.schema_problems(
+            pick.meta, list(hp.migrations), hp.runtime.timescaledb_version
+        ) + staging.space_problems(pick.meta, copy, data)
+    except staging.StagingError as exc:
+        raise DeployConfigError(str(exc)) from None
+    if problems:
+        raise DeployConfigError(
+            f"{host.name}: cannot take {pick.name} from {pick.source_host}: " + "; ".join(problems)
+        )

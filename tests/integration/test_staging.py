@@ -1,0 +1,306 @@
+"""Staging rebuilds on real hosts: a "production" host with personal data, rebuilt into a bare
+"staging" host of half its memory by `tsdb-deploy staging-rebuild`, as ops would run it.
+
+Both hosts install TimescaleDB's Community build from the lab mirror; production's older
+events are compressed before the backup, so masking rewrites compressed chunks too. The
+tests run in order: the refusals first (while production has no restore-tested backup), then
+the rebuild and what staging holds, then a second rebuild and an interrupted one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+
+from lab import vendor
+from lab.testhosts import TestHost
+from tsdb_deploy import staging
+
+from .conftest import ROOT, make_target
+from .helpers import DB, assert_testinfra_passes, backup, databases, psql_in, restore, sh
+
+PROD = TestHost("tsdb-it-prod", memory="2g", cpus=1)
+STAGE = TestHost("tsdb-it-stage", memory="1g", cpus=1)
+VERSION = list(vendor.RELEASES)[-1]
+
+# Personal data where Klaviyo puts it: the profile's columns, its properties (flat and the
+# API's nested location), the events' properties and the API document's event_properties.
+DATASET = """
+INSERT INTO klaviyo_metrics (id, name, created_at, updated_at)
+SELECT 'M' || i, 'Metric ' || i, now(), now() FROM generate_series(1, 10) i;
+INSERT INTO klaviyo_campaigns (id, name, status, created_at, updated_at)
+SELECT 'C' || i, 'Campaign ' || i, 'sent', now(), now() FROM generate_series(1, 4) i;
+INSERT INTO klaviyo_profiles (id, email, phone_number, external_id, first_name, last_name,
+                              created_at, updated_at, properties)
+SELECT 'P' || i, 'Person.' || i || '@Shop-Customer.example', '+1 555 01' || lpad(i::text, 5, '0'),
+       'cust-' || i, 'First' || i, 'Last' || i, now(), now(),
+       jsonb_build_object('$email', 'person.' || i || '@shop-customer.example',
+                          'location', jsonb_build_object('address1', i || ' Elm Street',
+                                                         'zip', lpad(i::text, 5, '9'),
+                                                         'city', 'Springfield'),
+                          'Loyalty Tier', CASE WHEN i % 2 = 0 THEN 'A' ELSE 'B' END)
+FROM generate_series(1, 400) i;
+INSERT INTO klaviyo_events (id, metric_id, profile_id, "timestamp", value, properties, raw_data,
+                            campaign_id)
+SELECT 'E' || i, 'M' || (1 + i % 10), 'P' || (1 + i % 400), now() - i * INTERVAL '5 minutes',
+       CASE WHEN i % 3 = 0 THEN round((i % 500) / 7.0, 2) END,
+       jsonb_build_object('$email', 'person.' || (1 + i % 400) || '@shop-customer.example',
+                          'Campaign Name', 'Campaign ' || (i % 4)),
+       jsonb_build_object('attributes', jsonb_build_object('event_properties',
+           jsonb_build_object('$phone_number', '+1555 01' || lpad((1 + i % 400)::text, 5, '0')))),
+       CASE WHEN i % 2 = 0 THEN 'C' || (1 + i % 4) END
+FROM generate_series(1, 12000) i;
+SELECT count(compress_chunk(c, if_not_compressed => true))
+FROM show_chunks('klaviyo_events', older_than => INTERVAL '14 days') c;
+"""
+# what the dashboard reads: per metric and day, per campaign, active profiles per metric
+DASHBOARD = [
+    "SELECT metric_id, date_trunc('day', \"timestamp\"), count(*), sum(value) "
+    "FROM klaviyo_events GROUP BY 1, 2 ORDER BY 1, 2",
+    "SELECT campaign_id, count(*), count(DISTINCT profile_id), sum(value) FROM klaviyo_events "
+    "WHERE campaign_id IS NOT NULL GROUP BY 1 ORDER BY 1",
+    "SELECT e.metric_id, p.properties->>'Loyalty Tier', count(DISTINCT p.id) FROM klaviyo_events e "
+    "JOIN klaviyo_profiles p ON p.id = e.profile_id GROUP BY 1, 2 ORDER BY 1, 2",
+]
+
+
+@pytest.fixture(scope="module")
+def hosts(request, tmp_path_factory, lab_mirror):
+    base = lab_mirror.inventory_data(VERSION)
+    prod = make_target(request, tmp_path_factory, PROD, {**base, "environment": "production"})
+    stage = make_target(request, tmp_path_factory, STAGE, {**base, "environment": "staging"})
+    result = prod.deploy()
+    assert result.returncode == 0, result.output[-5000:]
+    prod.run("systemctl", "stop", "cron")  # no scheduled backup while the tests count them
+    prod.psql(DATASET)
+    taken = backup(prod, "daily")
+    assert taken.returncode == 0, taken.stderr
+    # the inventories ops would pass: deploy_command writes each host's (sandbox.py, so
+    # group_data/sandbox.py applies, with the environment above)
+    prod.deploy_command()
+    stage.deploy_command()
+    return prod, stage
+
+
+def rebuild(source, target, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "tsdb_deploy", "staging-rebuild",
+         str(source.workdir / "sandbox.py"), str(target.workdir / "sandbox.py"), *extra],
+        cwd=ROOT, capture_output=True, text=True, timeout=1800,
+    )  # fmt: skip
+
+
+def state_of(target) -> dict:
+    """What a refused rebuild must leave as it was."""
+    out = sh(target, "sh", "-c", "ls -la /var/backups/tsdb /var/backups/tsdb/* 2>&1; "
+             "systemctl is-active postgresql 2>&1; ls /etc/tsdb-deploy 2>&1")  # fmt: skip
+    dbs = databases(target) if "active" in out.stdout.split() else {}
+    started = target.postmaster_started() if dbs else None
+    return {"files": out.stdout, "databases": dbs, "started": started}
+
+
+PROFILE_VALUES = (
+    "SELECT email || E'\\n' || phone_number || E'\\n' || first_name || E'\\n' "
+    "|| (properties->'location'->>'address1') FROM klaviyo_profiles"
+)
+EVENT_VALUES = (
+    "SELECT DISTINCT (properties->>'$email') || E'\\n' "
+    "|| (raw_data #>> '{attributes,event_properties,$phone_number}') FROM klaviyo_events"
+)
+
+
+def personal_values(prod) -> list[str]:
+    """Every email, phone number, first name and street address production holds."""
+    out = psql_in(prod, DB, PROFILE_VALUES) + "\n" + psql_in(prod, DB, EVENT_VALUES)
+    return sorted({v for v in out.splitlines() if v})
+
+
+def assert_refused(source, target, *wanted: str) -> None:
+    """The rebuild fails with one line holding each of `wanted`, and neither host changed."""
+    before = state_of(source), state_of(target)
+    proc = rebuild(source, target)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    for text in wanted:
+        assert text in lines[0], lines
+    assert (state_of(source), state_of(target)) == before
+
+
+def test_a_production_target_is_refused_and_nothing_changes(hosts):
+    prod, stage = hosts
+    assert_refused(stage, prod, "environment is production")
+
+
+def test_no_restore_tested_backup_is_refused_and_nothing_changes(hosts):
+    prod, stage = hosts
+    assert_refused(prod, stage, "no verified, restore-tested backup", "never restore-tested")
+
+
+def test_the_restore_test_is_recorded_on_the_backup(hosts):
+    prod, _ = hosts
+    tested = restore(prod, "--test", "latest")
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+    listing = json.loads(restore(prod, "--list", "--json").stdout)["backups"]
+    listing.sort(key=lambda b: b["started_at"])  # the deploy's first backup, then the test's
+    assert [b["tested"] for b in listing] == [False, True], listing
+    assert listing[-1]["restore_test"]["sha256"] == listing[-1]["sha256"]
+
+
+def test_a_target_without_room_for_the_copy_is_refused_and_nothing_changes(hosts):
+    prod, stage = hosts
+    incoming = f"/var/backups/tsdb/{staging.INCOMING}"
+    stage.run("sh", "-c", f"mkdir -p {incoming} && mount -t tmpfs -o size=64k tmpfs {incoming}")
+    try:
+        assert_refused(prod, stage, f"{incoming}: 64.0 KiB free, the rebuild needs")
+    finally:
+        stage.run("sh", "-c", f"umount {incoming}; rm -r /var/backups/tsdb")
+
+
+@pytest.fixture(scope="module")
+def rebuilt(hosts, tmp_path_factory):
+    prod, stage = hosts
+    report_file = tmp_path_factory.mktemp("report") / "report.json"
+    proc = rebuild(prod, stage, "--report", str(report_file))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    return prod, stage, json.loads(report_file.read_text())[0], proc.stdout
+
+
+def test_the_report_has_a_line_per_table_the_masked_values_and_the_phases(rebuilt):
+    prod, _, report, printed = rebuilt
+    tables = {t["table"]: t for t in report["tables"]}
+    assert tables["public.klaviyo_events"]["backup_rows"] == 12000
+    assert all(t["backup_rows"] == t["restored_rows"] for t in tables.values()), tables
+    for table in tables:
+        assert table in printed
+    masked = report["masked"]
+    assert masked["klaviyo_profiles.email"] == 400
+    assert masked["klaviyo_profiles.properties.location.address1"] == 400
+    assert masked["klaviyo_events.properties.$email"] == 12000
+    assert masked["klaviyo_events.raw_data.attributes.event_properties.$phone_number"] == 12000
+    assert set(report["phases"]) == {"check", "restore", "mask", "swap"}
+    assert set(report["deploy_phases"]) == {
+        "check targets",
+        "pick and copy",
+        "converge and rebuild",
+    }
+
+
+def test_staging_holds_production_s_rows_sized_for_its_own_hardware(rebuilt):
+    prod, stage, _, _ = rebuilt
+    for table in ("klaviyo_profiles", "klaviyo_events", "klaviyo_metrics", "klaviyo_campaigns"):
+        count = f"SELECT count(*) FROM {table}"
+        assert psql_in(stage, DB, count) == psql_in(prod, DB, count), table
+    prod_plan, stage_plan = prod.plan_record(), stage.plan_record()
+    memory = {
+        h: p["hardware"]["memory_bytes"] for h, p in (("prod", prod_plan), ("stage", stage_plan))
+    }
+    assert memory["stage"] * 2 == memory["prod"], memory
+    buffers = {h: t.show("shared_buffers") for h, t in (("prod", prod), ("stage", stage))}
+    assert buffers["stage"] != buffers["prod"], buffers
+    assert stage_plan["parameters"]["shared_buffers"] == buffers["stage"]
+
+
+def test_no_personal_value_of_production_is_left_in_any_staging_database(rebuilt):
+    prod, stage, _, _ = rebuilt
+    values = personal_values(prod)
+    assert len(values) > 1000
+    dumps = []
+    for name, allowed in databases(stage).items():
+        if name == "template0":
+            continue
+        # the kept databases are closed to connections: opened for the dump only
+        psql_in(stage, "postgres", f"ALTER DATABASE {name} ALLOW_CONNECTIONS true")
+        try:
+            dumped = sh(stage, "tsdb-pg", "pg_dump", "-d", name)
+        finally:
+            psql_in(stage, "postgres", f"ALTER DATABASE {name} ALLOW_CONNECTIONS {allowed}")
+        assert dumped.returncode == 0, dumped.stderr
+        dumps.append(dumped.stdout)
+    text = "\n".join(dumps).lower()
+    assert "u" in text and "@masked.invalid" in text
+    left = [v for v in values if v.lower() in text]
+    assert left == [], left[:10]
+    copies = stage.run("sh", "-c", f"ls -A /var/backups/tsdb/{staging.INCOMING}")
+    assert copies.split() == []  # the copy (unmasked) was removed
+
+
+def test_masking_is_keyed_and_deterministic_so_joins_hold(rebuilt):
+    _, stage, _, _ = rebuilt
+    key = bytes.fromhex(stage.run("cat", "/etc/tsdb-deploy/masking.key").strip())
+    mode = stage.run("stat", "-c", "%a %U", "/etc/tsdb-deploy/masking.key").strip()
+    assert mode == "600 root"
+    digest = hmac.new(key, b"person.7@shop-customer.example", hashlib.sha256).hexdigest()
+    expected = f"u{digest[:16]}@masked.invalid"
+    # the profile's column (mixed case), its properties and its events' properties agree
+    assert psql_in(stage, DB, "SELECT email FROM klaviyo_profiles WHERE id = 'P7'") == expected
+    assert psql_in(stage, DB, "SELECT properties->>'$email' FROM klaviyo_profiles "
+                   "WHERE id = 'P7'") == expected  # fmt: skip
+    joined = psql_in(stage, DB, "SELECT count(*) FROM klaviyo_events e JOIN klaviyo_profiles p "
+                     "ON p.email = e.properties->>'$email'")  # fmt: skip
+    assert joined == "12000"
+
+
+def test_the_dashboard_queries_give_production_s_aggregates(rebuilt):
+    prod, stage, _, _ = rebuilt
+    for query in DASHBOARD:
+        assert psql_in(stage, DB, query) == psql_in(prod, DB, query), query
+
+
+def test_the_application_can_use_staging_after_the_swap(rebuilt):
+    _, stage, _, _ = rebuilt
+    info = psql_in(
+        stage, "postgres", f"SELECT datconnlimit FROM pg_database WHERE datname = '{DB}'"
+    )
+    assert info == "-1"
+    owner = psql_in(
+        stage, DB, "SELECT tableowner FROM pg_tables WHERE tablename = 'klaviyo_events'"
+    )
+    assert owner == stage.plan_record()["schema"]["owner_role"]
+
+
+def test_the_rebuilt_staging_host_passes_testinfra(rebuilt):
+    _, stage, _, _ = rebuilt
+    assert_testinfra_passes(stage)
+
+
+def test_a_second_rebuild_keeps_one_previous_database(rebuilt):
+    prod, stage, first, _ = rebuilt
+    time.sleep(1)  # the kept databases are named by the second
+    proc = rebuild(prod, stage)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    kept = [name for name in databases(stage) if "__pre_rebuild_" in name]
+    assert len(kept) == 1 and kept[0] != first["kept"], (kept, first["kept"])
+
+
+def test_an_interrupted_rebuild_is_finished_by_the_next_run(rebuilt):
+    prod, stage, _, _ = rebuilt
+    before = psql_in(prod, DB, "SELECT count(*) FROM klaviyo_events")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tsdb_deploy", "staging-rebuild",
+         str(prod.workdir / "sandbox.py"), str(stage.workdir / "sandbox.py")],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:  # kill the host tool once it restores
+        if any("__restoring_" in name for name in databases(stage)):
+            stage.run("pkill", "-KILL", "-f", "tsdb-restore --rebuild")
+            break
+        time.sleep(0.2)
+    else:
+        proc.kill()
+        pytest.fail("the rebuild never started restoring")
+    _, err = proc.communicate(timeout=600)
+    assert proc.returncode == 1, err
+    assert any("__restoring_" in name for name in databases(stage))  # unmasked, closed
+    again = rebuild(prod, stage)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-5000:]
+    assert not any("__restoring_" in name for name in databases(stage))
+    assert psql_in(stage, DB, "SELECT count(*) FROM klaviyo_events") == before
+    assert psql_in(prod, DB, "SELECT count(*) FROM klaviyo_events") == before
