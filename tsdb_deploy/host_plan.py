@@ -42,7 +42,7 @@ from .operations.backups import BACKUP_STATUS, pgbackrest_version
 from .planner import Hardware, Plan, PlanError, Workload, plan
 from .planner.chunks import WHOLE_CHUNK_POLICIES
 from .preflight import PreflightError
-from .render import Directory, FileValues, HostFile, RenderError
+from .render import BACKUP_CONF, Directory, FileValues, HostFile, RenderError
 from .render.backups import TIERS
 from .restart_guard import BACKUP_LOCK_NAME, RestartGuard
 from .runtimes import RUNTIMES, Distro, Runtime, RuntimeConfigError
@@ -314,6 +314,7 @@ def file_values(
 ) -> FileValues:
     return FileValues(
         host_name=name,
+        environment=settings["environment"],
         database=settings["database"],
         app_user=settings["app_user"],
         app_verifier=app_verifier,
@@ -527,10 +528,22 @@ def check_rebuild_target(host, hp: HostPlan, pick) -> None:
 
     try:
         staging.target_allowed(host.name, hp.environment)
+        conf = host.get_fact(File, path=BACKUP_CONF)
+        recorded = host.get_fact(Command, command=f"cat {BACKUP_CONF}") if conf else None
+        problem = staging.recorded_environment_problem(host.name, recorded)
+        if problem:
+            raise staging.StagingError(problem)
+        if hp.runtime.pitr:
+            raise staging.StagingError(
+                f"{host.name}: pitr is on: the restore's WAL (production's unmasked rows) would "
+                "be archived; set pitr = false on staging hosts"
+            )
         copy = batch.read(host, DiskFacts, path=f"{hp.backup_dir}/{staging.INCOMING}")
         data = batch.read(host, DiskFacts, path=hp.runtime.data_path_on_host)
+        roles = {hp.app_user, hp.owner_role, hp.monitor_role,
+                 hp.schema_variables["readonly_role"]}  # fmt: skip
         problems = staging.schema_problems(
-            pick.meta, list(hp.migrations), hp.runtime.timescaledb_version
+            pick.meta, list(hp.migrations), hp.runtime.timescaledb_version, roles
         ) + staging.space_problems(pick.meta, copy, data)
     except staging.StagingError as exc:
         raise DeployConfigError(str(exc)) from None

@@ -29,9 +29,12 @@ from .units import format_size
 INCOMING = "incoming"
 MASKING_SQL = "/etc/tsdb-deploy/masking.sql"
 REPORT = "/var/lib/tsdb-deploy/staging-rebuild.json"
-# the restore needs about the database's size at backup time again (indexes are rebuilt at
-# their size); tsdb-restore's RESTORE_SPACE_FACTOR
-RESTORE_SPACE_FACTOR = 1.2
+# Room for the rebuild, in database sizes at backup time: the restore (1.2, tsdb-restore's
+# RESTORE_SPACE_FACTOR: indexes are rebuilt at their size), the masking UPDATE's new row
+# versions and index entries (up to 1 more where every row holds personal data), and VACUUM
+# FULL's copy of the table it rewrites (the largest: 0.3 is the events' share and more).
+# The database the previous rebuild kept is dropped before the restore, so it is not counted.
+REBUILD_SPACE_FACTOR = 2.5
 # the deploy machine's working directory: the pick, the copy, the report (env of both runs)
 WORKDIR_ENV = "TSDB_STAGING_WORKDIR"
 PICK_FILE = "pick.json"
@@ -84,6 +87,23 @@ def target_allowed(host: str, environment: str) -> None:
         )
 
 
+def recorded_environment_problem(host: str, backup_conf: str | None) -> str | None:
+    """A host the deploy has set up before says what it serves in its backup.conf: the
+    inventory's word is not enough to overwrite it (a staging entry that reaches a production
+    machine). A deployed host that does not say counts as production."""
+    if backup_conf is None:  # never deployed: nothing to overwrite
+        return None
+    said = [line.split("=", 1)[1].strip() for line in backup_conf.splitlines()
+            if line.startswith("ENVIRONMENT=")]  # fmt: skip
+    if said and said[-1] in REBUILDABLE:
+        return None
+    return (
+        f"{host}: the host itself says ENVIRONMENT={said[-1] if said else '(nothing)'} in its "
+        "backup.conf; only a host deployed as staging or development is rebuilt (deploy it "
+        "with its environment first if it really is one)"
+    )
+
+
 def pick_backup(host: str, database: str, listing: dict | None) -> tuple[str, str]:
     """The newest backup of `database` in `tsdb-restore --list --json` that is verified and
     restore-tested: (path, why). StagingError when there is none."""
@@ -107,11 +127,24 @@ def pick_backup(host: str, database: str, listing: dict | None) -> tuple[str, st
     return newest["path"], f"{newest['tier']} backup of {newest['started_at']}"
 
 
-def schema_problems(meta: dict, migrations: list[Migration], timescaledb: str | None) -> list[str]:
+def schema_problems(
+    meta: dict, migrations: list[Migration], timescaledb: str | None, roles: set[str] = frozenset()
+) -> list[str]:
     """Why the target cannot take this backup: its TimescaleDB release and migrations must be
     the ones the target's deploy installs (a backup from another schema would be migrated, or
     refused, by the next deploy)."""
     problems = []
+    # the roles the backup's objects belong to or are granted to: the target's deploy makes
+    # `roles`; PostgreSQL's own (postgres, pg_*) exist everywhere
+    missing = sorted(
+        r for r in meta.get("roles") or []
+        if r not in roles and r != "postgres" and not r.startswith("pg_")
+    )  # fmt: skip
+    if roles and missing:
+        problems.append(
+            f"the backup's objects need roles the target does not have: {', '.join(missing)} "
+            "(app_user, owner_role, readonly_role, monitor_role must be production's)"
+        )
     version = meta.get("timescaledb_version")
     if timescaledb is not None and version != timescaledb:
         problems.append(
@@ -144,7 +177,7 @@ def space_problems(meta: dict, copy_disk, data_disk) -> list[str]:
     the data directory's) fit; one sum when both are the same filesystem. The disks are
     facts.host.Disk (mount, available_bytes)."""
     archive = int(meta.get("size_bytes") or 0)
-    restore = math.ceil(int(meta.get("database_size_bytes") or 0) * RESTORE_SPACE_FACTOR)
+    restore = math.ceil(int(meta.get("database_size_bytes") or 0) * REBUILD_SPACE_FACTOR)
     needs = {copy_disk.mount: archive}
     needs[data_disk.mount] = needs.get(data_disk.mount, 0) + restore
     free = {
@@ -153,7 +186,8 @@ def space_problems(meta: dict, copy_disk, data_disk) -> list[str]:
     }
     return [
         f"{mount}: {format_size(free[mount])} free, the rebuild needs {format_size(need)} "
-        f"(the copy {format_size(archive)} and/or the restore {format_size(restore)})"
+        f"(the copy {format_size(archive)} and/or restoring and masking "
+        f"{format_size(restore)})"
         for mount, need in needs.items()
         if free[mount] < need
     ]

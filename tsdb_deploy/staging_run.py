@@ -1,8 +1,9 @@
-"""tsdb-deploy staging-rebuild SOURCE TARGET: three pyinfra runs, as an operator would type them.
+"""tsdb-deploy staging-rebuild SOURCE TARGET: four pyinfra runs, as an operator would type them.
 
 1. check   pyinfra TARGET staging/check.py    production targets refused (inventory only)
 2. source  pyinfra SOURCE staging/source.py   the backup picked and copied here
 3. target  pyinfra TARGET staging/target.py   refusals (schema, disk), converge, rebuild
+4. again   pyinfra TARGET deploy.py           the restored database converged to the plan
 
 The working directory on the deploy machine holds the unmasked copy between runs 2 and 3: it
 is private (0700) and removed when the command ends, whatever happened.
@@ -10,10 +11,12 @@ is private (0700) and removed when the command ends, whatever happened.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -33,8 +36,32 @@ def _remove_stale_workdirs() -> None:
     an unmasked copy of production's data."""
     for path in Path(tempfile.gettempdir()).glob(f"{WORKDIR_PREFIX}*-*"):
         pid = path.name[len(WORKDIR_PREFIX) :].split("-")[0]
-        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+        if pid.isdigit() and not _alive(int(pid)):
             shutil.rmtree(path, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def _checksum_problem(workdir: Path, pick: staging.Pick) -> str | None:
+    """The copy on this machine against the backup's metadata, before the target changes."""
+    digest = hashlib.sha256()
+    with open(workdir / pick.name, "rb") as archive:
+        while chunk := archive.read(1 << 20):
+            digest.update(chunk)
+    if digest.hexdigest() != pick.meta.get("sha256"):
+        return (
+            f"{pick.name} from {pick.source_host}: its sha256 is {digest.hexdigest()}, the "
+            f"metadata says {pick.meta.get('sha256')}; nothing was changed on the targets"
+        )
+    return None
 
 
 class RebuildFailed(RuntimeError):
@@ -66,7 +93,7 @@ def _error_line(output: str) -> str:
 
 
 def _pyinfra(inventory: str, deploy_file: str, limit: str | None, env: dict) -> float:
-    command = [sys.executable, "-m", "pyinfra", "-y", inventory, f"staging/{deploy_file}"]
+    command = [sys.executable, "-m", "pyinfra", "-y", inventory, deploy_file]
     if limit:
         command[4:4] = ["--limit", limit]
     started = time.monotonic()
@@ -91,12 +118,19 @@ def rebuild(
     workdir = Path(tempfile.mkdtemp(prefix=f"{WORKDIR_PREFIX}{os.getpid()}-"))  # 0700
     env = {**os.environ, "PYTHONPATH": str(ROOT), staging.WORKDIR_ENV: str(workdir)}
     try:
-        phases = {"check targets": _pyinfra(target, "check.py", target_host, env)}
+        phases = {"check targets": _pyinfra(target, "staging/check.py", target_host, env)}
         say(f"staging-rebuild: {target} may be rebuilt; picking the backup on {source}")
-        phases["pick and copy"] = _pyinfra(source, "source.py", source_host, env)
+        phases["pick and copy"] = _pyinfra(source, "staging/source.py", source_host, env)
         pick = staging.Pick.from_json((workdir / staging.PICK_FILE).read_text())
+        problem = _checksum_problem(workdir, pick)
+        if problem:
+            raise RebuildFailed(problem)
         say(f"staging-rebuild: {pick.name} from {pick.source_host}; converging and rebuilding")
-        phases["converge and rebuild"] = _pyinfra(target, "target.py", target_host, env)
+        phases["converge and rebuild"] = _pyinfra(target, "staging/target.py", target_host, env)
+        # the restored database still has production's schema choices (the events' chunk
+        # interval, sized from production's memory; the properties index): deploy.py
+        # converges them to the target's own plan, as any later deploy would
+        phases["converge the restored database"] = _pyinfra(target, "deploy.py", target_host, env)
         reports = []
         for path in sorted(workdir.glob("report-*.json")):
             report = json.loads(path.read_text())
@@ -109,7 +143,14 @@ def rebuild(
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+def _stop(signum, _frame):
+    raise RebuildFailed(f"stopped by signal {signum}; the copy on this machine was removed")
+
+
 def main(args) -> int:
+    # SIGTERM and SIGHUP end the run through rebuild()'s cleanup (the unmasked copy goes)
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _stop)
     try:
         reports = rebuild(
             args.source,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import subprocess
 import sys
 import time
@@ -20,7 +21,7 @@ import pytest
 
 from lab import vendor
 from lab.testhosts import TestHost
-from tsdb_deploy import staging
+from tsdb_deploy import masking, staging
 
 from .conftest import ROOT, make_target
 from .helpers import DB, assert_testinfra_passes, backup, databases, psql_in, restore, sh
@@ -31,6 +32,8 @@ VERSION = list(vendor.RELEASES)[-1]
 
 # Personal data where Klaviyo puts it: the profile's columns, its properties (flat and the
 # API's nested location), the events' properties and the API document's event_properties.
+# more rows in compressed chunks than TimescaleDB lets one statement decompress by default
+EVENTS = 120_000
 DATASET = """
 INSERT INTO klaviyo_metrics (id, name, created_at, updated_at)
 SELECT 'M' || i, 'Metric ' || i, now(), now() FROM generate_series(1, 10) i;
@@ -46,6 +49,9 @@ SELECT 'P' || i, 'Person.' || i || '@Shop-Customer.example', '+1 555 01' || lpad
                                                          'city', 'Springfield'),
                           'Loyalty Tier', CASE WHEN i % 2 = 0 THEN 'A' ELSE 'B' END)
 FROM generate_series(1, 400) i;
+-- a phone number stored as a JSON number: masked all the same
+INSERT INTO klaviyo_profiles (id, created_at, updated_at, properties)
+VALUES ('P401', now(), now(), '{"$phone_number": 15550100401}');
 INSERT INTO klaviyo_events (id, metric_id, profile_id, "timestamp", value, properties, raw_data,
                             campaign_id)
 SELECT 'E' || i, 'M' || (1 + i % 10), 'P' || (1 + i % 400), now() - i * INTERVAL '5 minutes',
@@ -55,10 +61,10 @@ SELECT 'E' || i, 'M' || (1 + i % 10), 'P' || (1 + i % 400), now() - i * INTERVAL
        jsonb_build_object('attributes', jsonb_build_object('event_properties',
            jsonb_build_object('$phone_number', '+1555 01' || lpad((1 + i % 400)::text, 5, '0')))),
        CASE WHEN i % 2 = 0 THEN 'C' || (1 + i % 4) END
-FROM generate_series(1, 12000) i;
+FROM generate_series(1, EVENTS) i;
 SELECT count(compress_chunk(c, if_not_compressed => true))
 FROM show_chunks('klaviyo_events', older_than => INTERVAL '14 days') c;
-"""
+""".replace("EVENTS", str(EVENTS))
 # what the dashboard reads: per metric and day, per campaign, active profiles per metric
 DASHBOARD = [
     "SELECT metric_id, date_trunc('day', \"timestamp\"), count(*), sum(value) "
@@ -106,8 +112,8 @@ def state_of(target) -> dict:
 
 
 PROFILE_VALUES = (
-    "SELECT email || E'\\n' || phone_number || E'\\n' || first_name || E'\\n' "
-    "|| (properties->'location'->>'address1') FROM klaviyo_profiles"
+    "SELECT concat_ws(E'\\n', email, phone_number, first_name, last_name, "
+    "properties->'location'->>'address1') FROM klaviyo_profiles"
 )
 EVENT_VALUES = (
     "SELECT DISTINCT (properties->>'$email') || E'\\n' "
@@ -115,10 +121,24 @@ EVENT_VALUES = (
 )
 
 
+TABLES = (
+    "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables "
+    "WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1"
+)
+
+
 def personal_values(prod) -> list[str]:
-    """Every email, phone number, first name and street address production holds."""
+    """Every email, phone number, name and street address production holds (of 8 characters
+    or more: a shorter string could turn up inside a masked value's hex by chance)."""
     out = psql_in(prod, DB, PROFILE_VALUES) + "\n" + psql_in(prod, DB, EVENT_VALUES)
-    return sorted({v for v in out.splitlines() if v})
+    return sorted({v for v in out.splitlines() if len(v) >= 8})
+
+
+def rs_pads(key_hex: str) -> tuple[str, str]:
+    """HMAC's padded keys as the host tool sends them (tests/unit/test_staging.py checks the
+    tool's own function against hmac)."""
+    key = bytes.fromhex(key_hex).ljust(64, b"\0")
+    return bytes(b ^ 0x36 for b in key).hex(), bytes(b ^ 0x5C for b in key).hex()
 
 
 def assert_refused(source, target, *wanted: str) -> None:
@@ -145,12 +165,21 @@ def test_no_restore_tested_backup_is_refused_and_nothing_changes(hosts):
 
 def test_the_restore_test_is_recorded_on_the_backup(hosts):
     prod, _ = hosts
-    tested = restore(prod, "--test", "latest")
+    tested = sh(prod, "tsdb-restore", "--test", "latest", user="postgres")  # as cron runs it
     assert tested.returncode == 0, tested.stdout + tested.stderr
     listing = json.loads(restore(prod, "--list", "--json").stdout)["backups"]
     listing.sort(key=lambda b: b["started_at"])  # the deploy's first backup, then the test's
     assert [b["tested"] for b in listing] == [False, True], listing
     assert listing[-1]["restore_test"]["sha256"] == listing[-1]["sha256"]
+
+
+def test_the_host_tool_itself_refuses_to_rebuild_production(hosts):
+    prod, _ = hosts
+    before = databases(prod)
+    proc = restore(prod, "--rebuild", "latest", "--mask", "/dev/null", "--yes-i-understand")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "backup.conf says ENVIRONMENT=production" in proc.stderr
+    assert databases(prod) == before
 
 
 def test_a_target_without_room_for_the_copy_is_refused_and_nothing_changes(hosts):
@@ -175,20 +204,22 @@ def rebuilt(hosts, tmp_path_factory):
 def test_the_report_has_a_line_per_table_the_masked_values_and_the_phases(rebuilt):
     prod, _, report, printed = rebuilt
     tables = {t["table"]: t for t in report["tables"]}
-    assert tables["public.klaviyo_events"]["backup_rows"] == 12000
+    assert tables["public.klaviyo_events"]["backup_rows"] == EVENTS
     assert all(t["backup_rows"] == t["restored_rows"] for t in tables.values()), tables
     for table in tables:
         assert table in printed
     masked = report["masked"]
     assert masked["klaviyo_profiles.email"] == 400
     assert masked["klaviyo_profiles.properties.location.address1"] == 400
-    assert masked["klaviyo_events.properties.$email"] == 12000
-    assert masked["klaviyo_events.raw_data.attributes.event_properties.$phone_number"] == 12000
+    assert masked["klaviyo_profiles.properties.$phone_number"] == 1
+    assert masked["klaviyo_events.properties.$email"] == EVENTS
+    assert masked["klaviyo_events.raw_data.attributes.event_properties.$phone_number"] == EVENTS
     assert set(report["phases"]) == {"check", "restore", "mask", "swap"}
     assert set(report["deploy_phases"]) == {
         "check targets",
         "pick and copy",
         "converge and rebuild",
+        "converge the restored database",
     }
 
 
@@ -197,11 +228,7 @@ def test_staging_holds_production_s_rows_sized_for_its_own_hardware(rebuilt):
     for table in ("klaviyo_profiles", "klaviyo_events", "klaviyo_metrics", "klaviyo_campaigns"):
         count = f"SELECT count(*) FROM {table}"
         assert psql_in(stage, DB, count) == psql_in(prod, DB, count), table
-    prod_plan, stage_plan = prod.plan_record(), stage.plan_record()
-    memory = {
-        h: p["hardware"]["memory_bytes"] for h, p in (("prod", prod_plan), ("stage", stage_plan))
-    }
-    assert memory["stage"] * 2 == memory["prod"], memory
+    stage_plan = stage.plan_record()
     buffers = {h: t.show("shared_buffers") for h, t in (("prod", prod), ("stage", stage))}
     assert buffers["stage"] != buffers["prod"], buffers
     assert stage_plan["parameters"]["shared_buffers"] == buffers["stage"]
@@ -215,16 +242,20 @@ def test_no_personal_value_of_production_is_left_in_any_staging_database(rebuilt
     for name, allowed in databases(stage).items():
         if name == "template0":
             continue
-        # the kept databases are closed to connections: opened for the dump only
+        # the kept databases are closed to connections: opened for the reading only
         psql_in(stage, "postgres", f"ALTER DATABASE {name} ALLOW_CONNECTIONS true")
         try:
             dumped = sh(stage, "tsdb-pg", "pg_dump", "-d", name)
+            assert dumped.returncode == 0, dumped.stderr
+            dumps.append(dumped.stdout)
+            # pg_dump writes compressed chunks as compressed data: every row read as text
+            # through its table (hypertables decompress) finds what a grep of them cannot
+            for table in psql_in(stage, name, TABLES).split():
+                dumps.append(psql_in(stage, name, f"SELECT t::text FROM {table} t"))
         finally:
             psql_in(stage, "postgres", f"ALTER DATABASE {name} ALLOW_CONNECTIONS {allowed}")
-        assert dumped.returncode == 0, dumped.stderr
-        dumps.append(dumped.stdout)
     text = "\n".join(dumps).lower()
-    assert "u" in text and "@masked.invalid" in text
+    assert text.count("@masked.invalid") > EVENTS  # the rows are there, masked
     left = [v for v in values if v.lower() in text]
     assert left == [], left[:10]
     copies = stage.run("sh", "-c", f"ls -A /var/backups/tsdb/{staging.INCOMING}")
@@ -244,7 +275,21 @@ def test_masking_is_keyed_and_deterministic_so_joins_hold(rebuilt):
                    "WHERE id = 'P7'") == expected  # fmt: skip
     joined = psql_in(stage, DB, "SELECT count(*) FROM klaviyo_events e JOIN klaviyo_profiles p "
                      "ON p.email = e.properties->>'$email'")  # fmt: skip
-    assert joined == "12000"
+    assert joined == str(EVENTS)
+    numeric = psql_in(stage, DB, "SELECT properties->>'$phone_number' FROM klaviyo_profiles "
+                      "WHERE id = 'P401'")  # fmt: skip
+    assert re.fullmatch(masking.MASKED_FORMS["phone"], numeric), numeric
+
+
+def test_the_masking_key_is_in_no_output_and_no_log(rebuilt):
+    _, stage, _, printed = rebuilt
+    key = stage.run("cat", "/etc/tsdb-deploy/masking.key").strip()
+    pads = rs_pads(key)
+    logs = stage.run("sh", "-c", "cat /var/log/postgresql/*.log; journalctl --no-pager -q")
+    for secret in (key, *pads):
+        assert secret not in printed and secret not in logs
+    transfers = stage.run("sh", "-c", "ls -A /tmp /var/tmp | grep -c pyinfra || true")
+    assert transfers.strip() == "0"  # no copy left by the transfer
 
 
 def test_the_dashboard_queries_give_production_s_aggregates(rebuilt):
@@ -253,7 +298,7 @@ def test_the_dashboard_queries_give_production_s_aggregates(rebuilt):
         assert psql_in(stage, DB, query) == psql_in(prod, DB, query), query
 
 
-def test_the_application_can_use_staging_after_the_swap(rebuilt):
+def test_the_swapped_in_database_is_open_and_the_owner_role_s(rebuilt):
     _, stage, _, _ = rebuilt
     info = psql_in(
         stage, "postgres", f"SELECT datconnlimit FROM pg_database WHERE datname = '{DB}'"
@@ -298,6 +343,8 @@ def test_an_interrupted_rebuild_is_finished_by_the_next_run(rebuilt):
         pytest.fail("the rebuild never started restoring")
     _, err = proc.communicate(timeout=600)
     assert proc.returncode == 1, err
+    copies = stage.run("ls", "-A", f"/var/backups/tsdb/{staging.INCOMING}")
+    assert copies.split() == []  # the unmasked copy went with the failed run
     assert any("__restoring_" in name for name in databases(stage))  # unmasked, closed
     again = rebuild(prod, stage)
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-5000:]

@@ -14,12 +14,16 @@ def test_tools_installed(host):
         assert f.is_file and f.mode == 0o755, tool
 
 
-def test_every_tier_scheduled_as_postgres(host):
+def test_every_tier_scheduled_as_postgres_and_a_weekly_restore_test(host):
     cron = host.file("/etc/cron.d/tsdb-backup")
     assert cron.user == "root" and cron.mode == 0o644
     jobs = [line.split() for line in cron.content_string.splitlines() if line[:1].isdigit()]
-    assert {job[7] for job in jobs} == set(MAX_AGE)
-    assert all(job[5] == "postgres" and job[6] == "tsdb-backup" for job in jobs)
+    assert all(job[5] == "postgres" for job in jobs)
+    backups = [job for job in jobs if job[6] == "tsdb-backup"]
+    assert {job[7] for job in backups} == set(MAX_AGE)
+    tests = [job[6:9] for job in jobs if job[6] == "tsdb-restore"]
+    assert tests == [["tsdb-restore", "--test", "weekly/latest"]]
+    assert len(jobs) == len(backups) + 1
 
 
 def test_backup_directory_private_to_postgres(host):

@@ -108,8 +108,10 @@ def test_a_bad_rule_is_refused_with_its_name(rule):
 def test_the_script_counts_updates_once_per_table_and_checks_what_is_left():
     sql = render_masking.masking_sql()
     assert sql.startswith("-- written by tsdb-deploy: ")
-    assert sql.count("UPDATE klaviyo_events SET") == 1
-    assert sql.count("UPDATE klaviyo_profiles SET") == 1
+    assert sql.count("UPDATE public.klaviyo_events SET") == 1
+    assert sql.count("UPDATE public.klaviyo_profiles SET") == 1
+    assert "SET LOCAL search_path = pg_catalog, pg_temp;" in sql
+    assert "max_tuples_decompressed_per_dml_transaction" in sql
     assert sql.count("SELECT 'masked'") == sql.count("SELECT 'left'") == 2
     for rule in masking.RULES:
         assert sql.count(f"'{rule.name}'") == 2  # counted before, checked after
@@ -275,10 +277,10 @@ GiB = 1024**3
 @pytest.mark.parametrize(
     ("copy", "data", "problems"),
     [
-        (Disk("/", 10 * GiB), Disk("/", 10 * GiB), 0),
-        (Disk("/", 3 * GiB), Disk("/", 3 * GiB), 1),  # 1 GiB copy + 2.4 GiB restore > 3 GiB
-        (Disk("/backup", 2 * GiB), Disk("/data", 3 * GiB), 0),
-        (Disk("/backup", GiB // 2), Disk("/data", 2 * GiB), 2),
+        (Disk("/", 6 * GiB), Disk("/", 6 * GiB), 0),  # 1 GiB copy + 2.5 x 2 GiB
+        (Disk("/", 5 * GiB), Disk("/", 5 * GiB), 1),
+        (Disk("/backup", 1 * GiB), Disk("/data", 5 * GiB), 0),
+        (Disk("/backup", GiB // 2), Disk("/data", 4 * GiB), 2),
     ],
 )
 def test_the_copy_and_the_restore_must_fit(copy, data, problems):
@@ -359,3 +361,49 @@ def test_a_killed_rebuild_s_working_directory_goes_at_the_next_run(tmp_path, mon
         path.mkdir()
     staging_run._remove_stale_workdirs()
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([alive.name, other.name])
+
+
+def test_a_weekly_restore_test_keeps_a_rebuildable_backup_at_hand():
+    from tsdb_deploy.render.backups import SCHEDULE, backup_cron
+
+    line = next(line for line in backup_cron().splitlines() if "tsdb-restore" in line)
+    minute, hour, _, _, weekday, user, *command = line.split()
+    assert (user, command[:3]) == ("postgres", ["tsdb-restore", "--test", "weekly/latest"])
+    weekly = SCHEDULE["weekly"].split()
+    assert weekday == weekly[4] and int(hour) > int(weekly[1])  # after that day's weekly backup
+
+
+@pytest.mark.parametrize(
+    ("conf", "refused"),
+    [
+        (None, False),  # never deployed
+        ("BACKUP_DIR=/b\nENVIRONMENT=staging\n", False),
+        ("BACKUP_DIR=/b\nENVIRONMENT=development\n", False),
+        ("BACKUP_DIR=/b\nENVIRONMENT=production\n", True),
+        ("BACKUP_DIR=/b\n", True),  # deployed before hosts said: production
+    ],
+)
+def test_a_deployed_host_must_itself_say_it_is_staging(conf, refused):
+    problem = staging.recorded_environment_problem("h", conf)
+    assert (problem is not None) is refused
+    if refused:
+        assert problem.startswith("h: the host itself says ENVIRONMENT=")
+
+
+def test_the_host_tool_refuses_a_rebuild_where_backup_conf_says_production(tmp_path):
+    cfg = bk.load_config(env={}, path=str(tmp_path / "none.conf"))
+    assert cfg.environment == "production"
+    with pytest.raises(bk.ToolError, match="ENVIRONMENT=production") as caught:
+        rs.mode_rebuild(cfg, tmp_path / "x.dump", tmp_path / "m.sql", None, True, 0)
+    assert caught.value.code == 2
+    conf = tmp_path / "backup.conf"
+    conf.write_text("ENVIRONMENT=prod\n")
+    with pytest.raises(bk.ToolError, match="ENVIRONMENT='prod'.*must be one of"):
+        bk.load_config(env={}, path=str(conf))
+
+
+def test_the_backup_s_roles_must_be_the_target_s():
+    meta = meta_with(roles=["klaviyo", "tsdb_owner", "postgres", "pg_monitor", "ghost"])
+    (problem,) = staging.schema_problems(meta, MIGRATIONS, None, {"klaviyo", "tsdb_owner"})
+    assert "roles the target does not have: ghost" in problem
+    assert staging.schema_problems(meta, MIGRATIONS, None, {"klaviyo", "tsdb_owner", "ghost"}) == []

@@ -14,7 +14,7 @@ from pyinfra.api import deploy
 from pyinfra.facts.server import Command
 from pyinfra.operations import files, server
 
-from .. import staging
+from .. import operations, staging
 from ..host_plan import HostPlan
 from ..render.masking import masking_sql
 
@@ -32,12 +32,11 @@ def staging_rebuild(hp: HostPlan, pick: staging.Pick, workdir: Path) -> None:
         files.file(name=f"Remove an earlier run's copy {stale}", path=f"{incoming}/{stale}",
                    present=False)  # fmt: skip
     for name, remote in zip((pick.name, pick.metadata_name), copies, strict=True):
-        files.put(
+        operations.private_upload(
             name=f"Copy {name} from {pick.source_host}",
             src=str(workdir / name),
             dest=remote,
-            user=user,
-            group=group,
+            owner=backups.owner,
             mode="600",
         )
     files.put(
@@ -48,11 +47,14 @@ def staging_rebuild(hp: HostPlan, pick: staging.Pick, workdir: Path) -> None:
         group="root",
         mode="644",
     )
+    # the copy holds unmasked data: it goes in the same command, whatever the tool's outcome
+    # (a failed operation would stop the host before a later removal ran)
+    removal = " ".join(shlex.quote(c) for c in copies)
     server.shell(
         name="Restore into a closed database, check, mask, swap in (tsdb-restore --rebuild)",
         commands=[
             f"tsdb-restore --rebuild {shlex.quote(copies[0])} --mask {staging.MASKING_SQL} "
-            f"--report {staging.REPORT} --yes-i-understand"
+            f"--report {staging.REPORT} --yes-i-understand; rc=$?; rm -f {removal}; exit $rc"
         ],
     )
     files.get(
@@ -61,5 +63,3 @@ def staging_rebuild(hp: HostPlan, pick: staging.Pick, workdir: Path) -> None:
         dest=str(workdir / staging.report_name(host.name)),
         force=True,
     )
-    for remote in copies:
-        files.file(name=f"Remove the copy {Path(remote).name}", path=remote, present=False)

@@ -13,7 +13,7 @@ from .database import (
     role_settings,
     timescaledb_extension,
 )
-from .files import files_absent, host_files
+from .files import files_absent, host_files, private_download, private_upload
 from .lock import deploy_lock, deploy_lock_released, staging_leftovers
 from .packages import packages_installed, upstream_packages
 from .schema import (
@@ -29,6 +29,7 @@ __all__ = [
     "staging_leftovers",
     "differing_parameters", "files_absent",
     "first_backup", "host_files", "maintenance_schedule", "monitoring_role", "packages_installed",
-    "pgbackrest_ready", "postgres_config", "properties_index", "role_settings", "schema_migrations",
+    "pgbackrest_ready", "postgres_config", "private_download", "private_upload",
+    "properties_index", "role_settings", "schema_migrations",
     "service_config", "service_running", "timescaledb_extension", "upstream_packages",
 ]  # fmt: skip

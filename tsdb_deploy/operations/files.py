@@ -9,7 +9,7 @@ from io import StringIO
 from typing import TYPE_CHECKING
 
 from pyinfra import host, logger
-from pyinfra.api import FileUploadCommand, StringCommand, operation
+from pyinfra.api import FileDownloadCommand, FileUploadCommand, StringCommand, operation
 
 from ..facts import FileStates, batch
 from ._common import sha256, show_diff
@@ -26,6 +26,8 @@ def file_states(host, paths: list[str], known: list[str] = ()) -> dict:
 
 STAGING_INFIX = ".tsdb-new-"  # a file being installed: <path>.tsdb-new-<token>
 PRIVATE_UPLOAD_PREFIX = "/tmp/tsdb-upload-"  # a secret's upload directory: <prefix><token>
+# a large private file's transfer directory: on disk (/tmp may be memory), <prefix><token>
+PRIVATE_TRANSFER_PREFIX = "/var/tmp/tsdb-transfer-"
 
 
 def install_file(
@@ -116,3 +118,35 @@ def files_absent(paths: list[str], known: list[str] = ()):
         host.noop(f"absent: {', '.join(paths)}")
         return
     yield f"rm -f {' '.join(shlex.quote(p) for p in present)}"
+
+
+def _transfer_directory() -> str:
+    """Over SSH with sudo, pyinfra moves a file through a temporary copy (by default in /tmp,
+    readable by everyone); this directory, made by the login user without sudo and entered
+    by that user only, holds it instead. Removed after; a killed run's goes with the next
+    run's deploy lock (operations/lock.py)."""
+    return f"{PRIVATE_TRANSFER_PREFIX}{secrets.token_hex(4)}"
+
+
+@operation(is_idempotent=False)
+def private_download(src: str, dest: str):
+    """`src` on the host (root's to read) to the local path `dest`, with no readable copy on
+    the host along the way."""
+    private = _transfer_directory()
+    yield StringCommand("mkdir", "-m", "700", private, _sudo=False)
+    yield FileDownloadCommand(src, dest, remote_temp_filename=f"{private}/f")
+    yield StringCommand("rm", "-rf", private, _sudo=False)
+
+
+@operation(is_idempotent=False)
+def private_upload(src: str, dest: str, owner: str, mode: str):
+    """The local file `src` to `dest` on the host, with `owner` (user:group) and `mode`:
+    uploaded through a private directory, given its owner and mode under a staging name, then
+    renamed into place."""
+    private = _transfer_directory()
+    candidate = f"{dest}{STAGING_INFIX}{secrets.token_hex(4)}"
+    yield StringCommand("mkdir", "-m", "700", private, _sudo=False)
+    yield FileUploadCommand(src, candidate, remote_temp_filename=f"{private}/f")
+    yield StringCommand("rm", "-rf", private, _sudo=False)
+    yield f"chown {owner} {shlex.quote(candidate)} && chmod {mode} {shlex.quote(candidate)}"
+    yield f"mv -f {shlex.quote(candidate)} {shlex.quote(dest)}"

@@ -25,7 +25,7 @@ from pyinfra.api.state import BaseStateCallback
 from .. import deploy_lock as lock
 from ._common import SQL_STAGING_PREFIX
 from .docker import IMAGE_UPLOAD_DIR
-from .files import PRIVATE_UPLOAD_PREFIX, STAGING_INFIX
+from .files import PRIVATE_TRANSFER_PREFIX, PRIVATE_UPLOAD_PREFIX, STAGING_INFIX
 
 
 class _Ours:
@@ -69,6 +69,7 @@ def staging_leftovers(paths: list[str]) -> list[str]:
         *(f"{shlex.quote(path)}{STAGING_INFIX}*" for path in paths),
         f"{SQL_STAGING_PREFIX}*.sql",
         f"{PRIVATE_UPLOAD_PREFIX}*",
+        f"{PRIVATE_TRANSFER_PREFIX}*",
         f"{IMAGE_UPLOAD_DIR}/*.tar",
     ]
 

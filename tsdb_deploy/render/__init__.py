@@ -65,6 +65,7 @@ class FileValues:
     """What the files say besides the runtime and the plan, as plain values."""
 
     host_name: str
+    environment: str  # production, staging, development (backup.conf: a rebuild's guard)
     database: str
     app_user: str
     app_verifier: str  # the application role's SCRAM verifier (PgBouncer's userlist)
@@ -193,6 +194,7 @@ def backup_conf(v: FileValues, pg_version: int) -> str:
         database=v.database,
         keep=v.backups_kept,
         compression=v.backup_compression or backups.default_compression(pg_version),
+        environment=v.environment,
     )
 
 

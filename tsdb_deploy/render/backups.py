@@ -26,8 +26,11 @@ def default_compression(pg_version: int) -> str:
     return "6" if pg_version < 16 else "zstd:3"
 
 
-def backup_conf(*, backup_dir: str, database: str, keep: dict[str, int], compression: str) -> str:
-    """`keep`: tier -> how many archives of it to keep."""
+def backup_conf(
+    *, backup_dir: str, database: str, keep: dict[str, int], compression: str, environment: str
+) -> str:
+    """`keep`: tier -> how many archives of it to keep. ENVIRONMENT is what the host serves:
+    tsdb-restore --rebuild replaces no database on a host whose file says production."""
     values = {
         "BACKUP_DIR": backup_dir,
         "DB_NAME": database,
@@ -35,14 +38,24 @@ def backup_conf(*, backup_dir: str, database: str, keep: dict[str, int], compres
         "BACKUP_COMPRESSION": compression,
         "TSDB_PG": TSDB_PG,
         "BACKUP_METRICS_FILE": METRICS_FILE,
+        "ENVIRONMENT": environment,
     }
     return header("read by tsdb-backup and tsdb-restore") + "".join(
         formats.conf_line(key, value) + "\n" for key, value in values.items()
     )
 
 
+# Sunday, after the weekly backup: the newest weekly restored into a scratch database and
+# checked, the result recorded in its metadata. Weekly, because a tested backup must outlive
+# the week (an hourly one is rotated within a day); staging rebuilds pick tested backups only.
+RESTORE_TEST = ("0 6 * * 0", "weekly/latest")
+
+
 def backup_cron() -> str:
     jobs = [
         f"{SCHEDULE[t]} postgres tsdb-backup {t} >/dev/null 2>&1" for t in TIERS
-    ]  # tsdb-backup logs to BACKUP_DIR/backup.log and syslog itself
-    return cron_file("tiered logical backups (pg_dump), as postgres", jobs)
+    ]  # tsdb-backup and tsdb-restore log to BACKUP_DIR/backup.log and syslog themselves
+    when, which = RESTORE_TEST
+    jobs.append(f"{when} postgres tsdb-restore --test {which} >/dev/null 2>&1")
+    return cron_file("tiered logical backups (pg_dump) and a weekly restore test, as postgres",
+                     jobs)  # fmt: skip

@@ -18,6 +18,13 @@ from .. import formats
 from ..masking import MASKED_FORMS, RULES, Rule, tables
 from .text import header
 
+# TimescaleDB refuses a DML statement that decompresses more than 100 000 rows of compressed
+# chunks (its default): the events' UPDATE decompresses every batch holding a value to mask.
+# Set where the setting exists (the Apache build has no compression).
+_NO_DECOMPRESSION_LIMIT = (
+    "SELECT set_config(name, '0', true) FROM pg_settings\n"
+    "  WHERE name = 'timescaledb.max_tuples_decompressed_per_dml_transaction' \\g /dev/null\n"
+)
 # the session settings tsdb-restore sets from the masking key before running this file
 INNER_SETTING = "tsdb_mask.inner_pad"
 OUTER_SETTING = "tsdb_mask.outer_pad"
@@ -49,10 +56,11 @@ LANGUAGE sql STABLE STRICT AS $$
 {{cases}}
   END
 $$;
--- the document with the string at `path` masked; any other document as it is
+-- the document with the string or number at `path` masked (a number becomes the masked
+-- string); any other document as it is
 CREATE FUNCTION pg_temp.tsdb_mask_at(doc jsonb, path text[], kind text) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
-  SELECT CASE WHEN jsonb_typeof(doc #> path) = 'string' AND doc #>> path <> ''
+  SELECT CASE WHEN jsonb_typeof(doc #> path) IN ('string', 'number') AND doc #>> path <> ''
     THEN jsonb_set(doc, path, to_jsonb(pg_temp.tsdb_mask(kind, doc #>> path)))
     ELSE doc END
 $$;
@@ -79,7 +87,8 @@ def _value(rule: Rule) -> str:
 def _present(rule: Rule) -> str:
     """SQL: this row holds a value the rule masks."""
     if rule.path:
-        return f"(jsonb_typeof({rule.column} #> {_path(rule)}) = 'string' AND {_value(rule)} <> '')"
+        kind = f"jsonb_typeof({rule.column} #> {_path(rule)})"
+        return f"({kind} IN ('string', 'number') AND {_value(rule)} <> '')"
     return f"({rule.column} IS NOT NULL AND {rule.column} <> '')"
 
 
@@ -90,13 +99,19 @@ def _counts(label: str, table: str, rules: list[Rule], condition) -> str:
     values = ", ".join(f"({formats.sql_literal(r.name)}, c.n{i})" for i, r in enumerate(rules))
     return (
         f"SELECT {formats.sql_literal(label)}, r.rule, r.n\n"
-        f"  FROM (SELECT {columns} FROM {table}) c\n"
+        f"  FROM (SELECT {columns} FROM public.{table}) c\n"
         f"  CROSS JOIN LATERAL (VALUES {values}) r(rule, n);\n"
     )
 
 
 def _unmasked(rule: Rule) -> str:
-    return f"{_present(rule)} AND {_value(rule)} !~ {formats.sql_literal(MASKED_FORMS[rule.kind])}"
+    """Left unmasked: a value not in masked form, or (at a JSON path) an array or object,
+    which no rule can mask value by value: the rebuild fails rather than keep it."""
+    form = formats.sql_literal(MASKED_FORMS[rule.kind])
+    left = f"({_present(rule)} AND {_value(rule)} !~ {form})"
+    if rule.path:
+        left += f" OR jsonb_typeof({rule.column} #> {_path(rule)}) IN ('array', 'object')"
+    return left
 
 
 def _update(table: str, rules: list[Rule]) -> str:
@@ -115,14 +130,14 @@ def _update(table: str, rules: list[Rule]) -> str:
                        f"{formats.sql_literal(rule.kind)})"  # fmt: skip
         assignments.append(f"  {column} = {expr}")
     where = "\n   OR ".join(_present(r) for r in rules)
-    return f"UPDATE {table} SET\n" + ",\n".join(assignments) + f"\nWHERE {where};\n"
+    return f"UPDATE public.{table} SET\n" + ",\n".join(assignments) + f"\nWHERE {where};\n"
 
 
 def masking_sql(rules: tuple[Rule, ...] = RULES) -> str:
     """The whole script: functions, then per table the counts, the update, what is left."""
     parts = ["--" + header("the staging rebuild's masking (tsdb-restore --rebuild)")[1:],
-             # the tables by their schema's name; built-ins first, the session's own last
-             "BEGIN;\nSET LOCAL search_path = public, pg_temp;\n",
+             # built-ins only by name (the tables are qualified), the session's own last
+             "BEGIN;\nSET LOCAL search_path = pg_catalog, pg_temp;\n", _NO_DECOMPRESSION_LIMIT,
              _FUNCTIONS.replace("{cases}", _cases())]  # fmt: skip
     for table in tables(rules):
         mine = [r for r in rules if r.table == table]
