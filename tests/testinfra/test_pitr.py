@@ -4,6 +4,15 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _only_with_pitr(deployed):
+    """A host deployed with pitr off (staging: docs/staging.md) has none of this."""
+    if deployed.parameters.get("archive_mode", "off").strip("'") != "on":
+        pytest.skip("pitr is off on this host (archive_mode off)")
+
 
 def test_wal_is_archived_by_pgbackrest(deployed):
     assert deployed.psql("SHOW archive_mode") == "on"
