@@ -22,7 +22,9 @@ try:
         )
     listing = host.get_fact(Command, command="tsdb-restore --list --json 2>/dev/null || true")
     path, why = staging.pick_backup(host.name, source.database, json.loads(listing or "null"))
-    metadata = host.get_fact(Command, command=f"cat {shlex.quote(path[: -len('.dump')])}.json")
+    metadata = host.get_fact(
+        Command, command=f"cat {shlex.quote(str(Path(path).with_suffix('.json')))}"
+    )
     pick = staging.Pick(host.name, path, json.loads(metadata))
 except (staging.StagingError, ValueError) as exc:
     raise host_plan.DeployConfigError(str(exc)) from None

@@ -17,7 +17,7 @@ from pyinfra.facts.deb import DebPackages
 from pyinfra.facts.files import File
 from pyinfra.facts.server import Command, LinuxDistribution
 
-from . import pgbackrest, preflight, render, scram, secrets, tls
+from . import pgbackrest, preflight, render, scram, secrets, staging, tls
 from .facts import (
     DiskFacts,
     DockerContainer,
@@ -524,8 +524,6 @@ def check_rebuild_target(host, hp: HostPlan, pick) -> None:
     """A staging rebuild's refusals on the target, before anything changes on it: not a
     production host, the backup's TimescaleDB and migrations, room for the copy and the
     restore (staging.py)."""
-    from . import staging  # staging rebuilds only
-
     try:
         staging.target_allowed(host.name, hp.environment)
         conf = host.get_fact(File, path=BACKUP_CONF)

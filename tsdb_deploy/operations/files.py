@@ -32,27 +32,31 @@ PRIVATE_TRANSFER_PREFIX = "/var/tmp/tsdb-transfer-"
 
 def install_file(
     path: str,
-    text: str,
+    text: str | None,
     owner: str,
     mode: str,
     validate: str | None = None,
     secret: bool = False,
+    source: str | None = None,
+    private_prefix: str = PRIVATE_UPLOAD_PREFIX,
 ):
     """Upload beside `path` under a name no other run uses, with its owner and mode, validate,
     then rename into place (atomic: no reader sees a half-written file).
 
     A secret over SSH with sudo: pyinfra first uploads as the login user to a temporary file,
     by default in /tmp with that user's umask (often world-readable); it goes to a directory
-    only that user can enter instead, made without sudo and removed after."""
+    only that user can enter instead (under `private_prefix`), made without sudo and removed
+    after. `source`: a local file's path to upload instead of `text`."""
     token = secrets.token_hex(4)
     candidate = f"{path}{STAGING_INFIX}{token}"
+    content = source if source is not None else StringIO(text)
     if secret:
-        private = f"{PRIVATE_UPLOAD_PREFIX}{token}"
+        private = f"{private_prefix}{token}"
         yield StringCommand("mkdir", "-m", "700", private, _sudo=False)
-        yield FileUploadCommand(StringIO(text), candidate, remote_temp_filename=f"{private}/f")
+        yield FileUploadCommand(content, candidate, remote_temp_filename=f"{private}/f")
         yield StringCommand("rm", "-rf", private, _sudo=False)
     else:
-        yield FileUploadCommand(StringIO(text), candidate)
+        yield FileUploadCommand(content, candidate)
     yield f"chown {owner} {candidate} && chmod {mode} {candidate}"
     if validate:
         # On a bad file: leave the live one alone, remove the candidate, fail loudly.
@@ -120,19 +124,14 @@ def files_absent(paths: list[str], known: list[str] = ()):
     yield f"rm -f {' '.join(shlex.quote(p) for p in present)}"
 
 
-def _transfer_directory() -> str:
-    """Over SSH with sudo, pyinfra moves a file through a temporary copy (by default in /tmp,
-    readable by everyone); this directory, made by the login user without sudo and entered
-    by that user only, holds it instead. Removed after; a killed run's goes with the next
-    run's deploy lock (operations/lock.py)."""
-    return f"{PRIVATE_TRANSFER_PREFIX}{secrets.token_hex(4)}"
-
-
 @operation(is_idempotent=False)
 def private_download(src: str, dest: str):
     """`src` on the host (root's to read) to the local path `dest`, with no readable copy on
-    the host along the way."""
-    private = _transfer_directory()
+    the host along the way: over SSH with sudo, pyinfra copies the file first (by default to
+    /tmp, readable by everyone); that copy goes into a directory the login user makes
+    without sudo and alone can enter, removed after (a killed run's goes with the next
+    deploy lock, operations/lock.py)."""
+    private = f"{PRIVATE_TRANSFER_PREFIX}{secrets.token_hex(4)}"
     yield StringCommand("mkdir", "-m", "700", private, _sudo=False)
     yield FileDownloadCommand(src, dest, remote_temp_filename=f"{private}/f")
     yield StringCommand("rm", "-rf", private, _sudo=False)
@@ -140,13 +139,7 @@ def private_download(src: str, dest: str):
 
 @operation(is_idempotent=False)
 def private_upload(src: str, dest: str, owner: str, mode: str):
-    """The local file `src` to `dest` on the host, with `owner` (user:group) and `mode`:
-    uploaded through a private directory, given its owner and mode under a staging name, then
-    renamed into place."""
-    private = _transfer_directory()
-    candidate = f"{dest}{STAGING_INFIX}{secrets.token_hex(4)}"
-    yield StringCommand("mkdir", "-m", "700", private, _sudo=False)
-    yield FileUploadCommand(src, candidate, remote_temp_filename=f"{private}/f")
-    yield StringCommand("rm", "-rf", private, _sudo=False)
-    yield f"chown {owner} {shlex.quote(candidate)} && chmod {mode} {shlex.quote(candidate)}"
-    yield f"mv -f {shlex.quote(candidate)} {shlex.quote(dest)}"
+    """The local file `src` to `dest` on the host, with `owner` (user:group) and `mode`,
+    through a private directory on disk (a large file: /tmp may be memory)."""
+    yield from install_file(dest, None, owner, mode, secret=True, source=src,
+                            private_prefix=PRIVATE_TRANSFER_PREFIX)  # fmt: skip
