@@ -724,6 +724,22 @@ def test_working_database_names_fit_postgresql():
     assert rs.scratch_name(42) == "tsdb_restore_test_42"
 
 
+@pytest.mark.parametrize("db", ["klaviyo_analytics", "d" * 45, "d" * 50, "d" * 63])
+@pytest.mark.parametrize("pid", [7, 4194304, 2**31 - 1])
+def test_a_killed_rebuild_s_database_is_found_whatever_the_pid_cut_off(db, pid):
+    assert rs.is_restoring_name(db, rs.restoring_name(db, pid))
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["klaviyo_analytics", "klaviyo_analytics__restoring_", "klaviyo_analytics__restoring_x1",
+     "other__restoring_42", "klaviyo_analytics__restoring_042", "klaviyo_analytics2__restoring_42",
+     "klaviyo_analytics__pre_rebuild_20250315_120000"],
+)  # fmt: skip
+def test_no_other_database_counts_as_a_killed_rebuild_s(name):
+    assert not rs.is_restoring_name("klaviyo_analytics", name)
+
+
 def test_missing_table_data_in_the_table_of_contents():
     toc = [
         "4101; 0 16437 TABLE DATA public klaviyo_events klaviyo",
