@@ -9,19 +9,24 @@ the rebuild and what staging holds, then a second rebuild and an interrupted one
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
+import os
 import re
+import signal
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 
-from lab import vendor
+from lab import staging_data, vendor
 from lab.testhosts import TestHost
-from tsdb_deploy import masking, staging
+from tsdb_deploy import masking, staging, staging_run
 
 from .conftest import ROOT, make_target
 from .helpers import DB, assert_testinfra_passes, backup, databases, psql_in, restore, sh
@@ -30,41 +35,10 @@ PROD = TestHost("tsdb-it-prod", memory="2g", cpus=1)
 STAGE = TestHost("tsdb-it-stage", memory="1g", cpus=1)
 VERSION = list(vendor.RELEASES)[-1]
 
-# Personal data where Klaviyo puts it: the profile's columns, its properties (flat and the
-# API's nested location), the events' properties and the API document's event_properties.
 # more rows in compressed chunks than TimescaleDB lets one statement decompress by default
 EVENTS = 120_000
-DATASET = """
-INSERT INTO klaviyo_metrics (id, name, created_at, updated_at)
-SELECT 'M' || i, 'Metric ' || i, now(), now() FROM generate_series(1, 10) i;
-INSERT INTO klaviyo_campaigns (id, name, status, created_at, updated_at)
-SELECT 'C' || i, 'Campaign ' || i, 'sent', now(), now() FROM generate_series(1, 4) i;
-INSERT INTO klaviyo_profiles (id, email, phone_number, external_id, first_name, last_name,
-                              created_at, updated_at, properties)
-SELECT 'P' || i, 'Person.' || i || '@Shop-Customer.example', '+1 555 01' || lpad(i::text, 5, '0'),
-       'cust-' || i, 'First' || i, 'Last' || i, now(), now(),
-       jsonb_build_object('$email', 'person.' || i || '@shop-customer.example',
-                          'location', jsonb_build_object('address1', i || ' Elm Street',
-                                                         'zip', lpad(i::text, 5, '9'),
-                                                         'city', 'Springfield'),
-                          'Loyalty Tier', CASE WHEN i % 2 = 0 THEN 'A' ELSE 'B' END)
-FROM generate_series(1, 400) i;
--- a phone number stored as a JSON number: masked all the same
-INSERT INTO klaviyo_profiles (id, created_at, updated_at, properties)
-VALUES ('P401', now(), now(), '{"$phone_number": 15550100401}');
-INSERT INTO klaviyo_events (id, metric_id, profile_id, "timestamp", value, properties, raw_data,
-                            campaign_id)
-SELECT 'E' || i, 'M' || (1 + i % 10), 'P' || (1 + i % 400), now() - i * INTERVAL '5 minutes',
-       CASE WHEN i % 3 = 0 THEN round((i % 500) / 7.0, 2) END,
-       jsonb_build_object('$email', 'person.' || (1 + i % 400) || '@shop-customer.example',
-                          'Campaign Name', 'Campaign ' || (i % 4)),
-       jsonb_build_object('attributes', jsonb_build_object('event_properties',
-           jsonb_build_object('$phone_number', '+1555 01' || lpad((1 + i % 400)::text, 5, '0')))),
-       CASE WHEN i % 2 = 0 THEN 'C' || (1 + i % 4) END
-FROM generate_series(1, EVENTS) i;
-SELECT count(compress_chunk(c, if_not_compressed => true))
-FROM show_chunks('klaviyo_events', older_than => INTERVAL '14 days') c;
-""".replace("EVENTS", str(EVENTS))
+PROFILES = 400
+DATASET = staging_data.dataset_sql(EVENTS, PROFILES)
 # what the dashboard reads: per metric and day, per campaign, active profiles per metric
 DASHBOARD = [
     "SELECT metric_id, date_trunc('day', \"timestamp\"), count(*), sum(value) "
@@ -134,6 +108,18 @@ def personal_values(prod) -> list[str]:
     or more: a shorter string could turn up inside a masked value's hex by chance)."""
     out = psql_in(prod, DB, PROFILE_VALUES) + "\n" + psql_in(prod, DB, EVENT_VALUES)
     return sorted({v for v in out.splitlines() if len(v) >= 8})
+
+
+def found_in(text: str, values: list[str]) -> list[str]:
+    """The `values` that occur in `text`: grep -F looks for all of them in one pass (a Python
+    `in` per value reads the whole dump once per value)."""
+    with tempfile.NamedTemporaryFile("w", suffix=".patterns") as patterns:
+        patterns.write("\n".join(values) + "\n")
+        patterns.flush()
+        proc = subprocess.run(["grep", "-a", "-F", "-o", "-f", patterns.name], input=text,
+                              capture_output=True, text=True)  # fmt: skip
+    assert proc.returncode in (0, 1), proc.stderr  # 1: none found
+    return sorted(set(proc.stdout.splitlines()))
 
 
 def rs_pads(key_hex: str) -> tuple[str, str]:
@@ -211,8 +197,8 @@ def test_the_report_has_a_line_per_table_the_masked_values_and_the_phases(rebuil
     for table in tables:
         assert table in printed
     masked = report["masked"]
-    assert masked["klaviyo_profiles.email"] == 400
-    assert masked["klaviyo_profiles.properties.location.address1"] == 400
+    assert masked["klaviyo_profiles.email"] == PROFILES
+    assert masked["klaviyo_profiles.properties.location.address1"] == PROFILES
     assert masked["klaviyo_profiles.properties.$phone_number"] == 1
     assert masked["klaviyo_events.properties.$email"] == EVENTS
     assert masked["klaviyo_events.raw_data.attributes.event_properties.$phone_number"] == EVENTS
@@ -258,7 +244,7 @@ def test_no_personal_value_of_production_is_left_in_any_staging_database(rebuilt
             psql_in(stage, "postgres", f"ALTER DATABASE {name} ALLOW_CONNECTIONS {allowed}")
     text = "\n".join(dumps).lower()
     assert text.count("@masked.invalid") > EVENTS  # the rows are there, masked
-    left = [v for v in values if v.lower() in text]
+    left = found_in(text, [v.lower() for v in values])
     assert left == [], left[:10]
     copies = stage.run("sh", "-c", f"ls -A /var/backups/tsdb/{staging.INCOMING}")
     assert copies.split() == []  # the copy (unmasked) was removed
@@ -279,7 +265,7 @@ def test_masking_is_keyed_and_deterministic_so_joins_hold(rebuilt):
                      "ON p.email = e.properties->>'$email'")  # fmt: skip
     assert joined == str(EVENTS)
     numeric = psql_in(stage, DB, "SELECT properties->>'$phone_number' FROM klaviyo_profiles "
-                      "WHERE id = 'P401'")  # fmt: skip
+                      f"WHERE id = 'P{PROFILES + 1}'")  # fmt: skip
     assert re.fullmatch(masking.MASKED_FORMS["phone"], numeric), numeric
 
 
@@ -317,41 +303,127 @@ def test_the_rebuilt_staging_host_passes_testinfra(rebuilt):
     assert_testinfra_passes(stage)
 
 
-def test_a_second_rebuild_keeps_one_previous_database(rebuilt):
-    prod, stage, first, _ = rebuilt
-    time.sleep(1)  # the kept databases are named by the second
-    proc = rebuild(prod, stage)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
-    kept = [name for name in databases(stage) if "__pre_rebuild_" in name]
-    assert len(kept) == 1 and kept[0] != first["kept"], (kept, first["kept"])
+# A rebuild killed at each of its phases, in the run's order, as `kill -9` would: the deploy
+# machine's command (the whole process group, pyinfra included) or the host tool. Each is seen
+# from outside: (name, what is killed, the SQL or check that says the run got there).
+ACTIVITY = (
+    "SELECT count(*) FROM pg_stat_activity WHERE datname LIKE '%\\_\\_restoring\\_%' "
+    "AND state = 'active' AND query ~ '{}'"
+)
+KILL_POINTS = [
+    ("pick and copy", "command", "picked"),
+    ("restore", "tool", "restoring"),
+    ("mask", "tool", ACTIVITY.format(r"UPDATE public\.klaviyo_events")),
+    # masking's chunks compressed again one by one, then VACUUM FULL: one window of seconds
+    ("compress and vacuum", "tool", ACTIVITY.format(r"compress_chunk|VACUUM \(FULL")),
+    ("converge the restored database", "command", "swapped"),
+]
+TOOL = "python3 /usr/local/bin/tsdb-restore --rebuild"
 
 
-def test_an_interrupted_rebuild_is_finished_by_the_next_run(rebuilt):
+def workdirs() -> set[str]:
+    """The deploy machine's working directories of staging rebuilds (unmasked copies)."""
+    return {p.name for p in Path(tempfile.gettempdir()).glob(f"{staging_run.WORKDIR_PREFIX}*")}
+
+
+def reached(stage, sign: str, before: dict) -> bool:
+    if sign == "picked":  # the backup is chosen; the copy to this machine begins
+        return any((Path(tempfile.gettempdir()) / d / staging.PICK_FILE).exists()
+                   for d in workdirs() - before["workdirs"])  # fmt: skip
+    names = databases(stage)
+    if sign == "restoring":
+        return any("__restoring_" in name for name in names)
+    if sign == "swapped":  # the rebuild kept the database it replaced: deploy.py comes next
+        kept = {name for name in names if "__pre_rebuild_" in name}
+        return bool(kept - before["kept"])
+    return psql_in(stage, "postgres", sign) not in ("", "0")
+
+
+def masked_and_whole(stage, events: str) -> None:
+    """Staging serves a whole, masked database; a restoring one is the superuser's, closed."""
+    assert psql_in(stage, DB, "SELECT count(*) FROM klaviyo_events") == events
+    email = psql_in(stage, DB, "SELECT email FROM klaviyo_profiles WHERE id = 'P7'")
+    assert re.fullmatch(masking.MASKED_FORMS["email"], email), email
+    closed = psql_in(stage, "postgres", "SELECT d.datname || ' ' || d.datconnlimit || ' ' || "
+                     "r.rolsuper FROM pg_database d JOIN pg_roles r ON r.oid = d.datdba "
+                     "WHERE d.datname LIKE '%\\_\\_restoring\\_%'")  # fmt: skip
+    for line in closed.splitlines():
+        assert line.split()[1:] == ["0", "true"], line
+
+
+def production_state(prod) -> tuple:
+    listing = json.loads(restore(prod, "--list", "--json").stdout)["backups"]
+    return (
+        psql_in(prod, DB, "SELECT count(*) FROM klaviyo_events"),
+        databases(prod),
+        sorted((b["path"], b["sha256"]) for b in listing),
+    )
+
+
+@pytest.mark.parametrize("point", KILL_POINTS, ids=[p[0] for p in KILL_POINTS])
+def test_a_rebuild_killed_at_each_phase_loses_nothing(rebuilt, point):
     prod, stage, _, _ = rebuilt
-    before = psql_in(prod, DB, "SELECT count(*) FROM klaviyo_events")
+    name, victim, sign = point
+    production = production_state(prod)
+    events = production[0]
+    before = {
+        "workdirs": workdirs(),
+        "kept": {n for n in databases(stage) if "__pre_rebuild_" in n},
+    }
+    time.sleep(1)  # the kept databases are named by the second
     proc = subprocess.Popen(
         [sys.executable, "-m", "tsdb_deploy", "staging-rebuild",
          str(prod.workdir / "sandbox.py"), str(stage.workdir / "sandbox.py")],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
     )  # fmt: skip
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline:  # kill the host tool once it restores
-        if any("__restoring_" in name for name in databases(stage)):
-            # the tool, not the shell around it (which removes the copy)
-            stage.run("pkill", "-KILL", "-f", "python3 /usr/local/bin/tsdb-restore --rebuild")
-            break
-        time.sleep(0.2)
-    else:
-        proc.kill()
-        pytest.fail("the rebuild never started restoring")
-    _, err = proc.communicate(timeout=600)
-    assert proc.returncode == 1, err
-    copies = stage.run("ls", "-A", f"/var/backups/tsdb/{staging.INCOMING}")
-    assert copies.split() == []  # the unmasked copy went with the failed run
-    assert any("__restoring_" in name for name in databases(stage))  # unmasked, closed
-    again = rebuild(prod, stage)
-    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-5000:]
-    assert not any("__restoring_" in name for name in databases(stage))
+    try:
+        deadline = time.monotonic() + 900
+        while not reached(stage, sign, before):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"the rebuild ended or stalled before {name}: {proc.returncode}")
+            time.sleep(0.1)
+        if victim == "tool":  # the host tool, not the shell around it (which removes the copy)
+            stage.run("pkill", "-KILL", "-f", TOOL)
+        else:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate(timeout=600)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode != 0
+    assert production_state(prod) == production
+    masked_and_whole(stage, events)
+    if victim == "tool":  # killed mid-way: its half-done database is there, closed
+        assert any("__restoring_" in n for n in databases(stage))
+
+
+def test_the_next_rebuild_after_the_kills_leaves_one_good_staging(rebuilt):
+    prod, stage, first, _ = rebuilt
+    production = production_state(prod)
+    time.sleep(1)
+    proc = rebuild(prod, stage)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    names = databases(stage)
+    assert not any("__restoring_" in name for name in names), names
+    kept = [name for name in names if "__pre_rebuild_" in name]
+    assert len(kept) == 1 and kept[0] != first["kept"], (kept, first["kept"])
+    masked_and_whole(stage, production[0])
+    assert production_state(prod) == production
+    # no copy of production's data left: the target's incoming directory, the transfers'
+    # private directories, the deploy machine's working directories of the killed runs
     assert stage.run("ls", "-A", f"/var/backups/tsdb/{staging.INCOMING}").split() == []
-    assert psql_in(stage, DB, "SELECT count(*) FROM klaviyo_events") == before
-    assert psql_in(prod, DB, "SELECT count(*) FROM klaviyo_events") == before
+    transfers = stage.run("sh", "-c", "ls -d /var/tmp/tsdb-transfer-* 2>/dev/null || true")
+    assert transfers.split() == []
+    assert not [d for d in workdirs() if not staging_run._alive(int(d.split("-")[2]))]
+    # TimescaleDB's scheduler runs again (the killed runs stopped it)
+    scheduler = (
+        f"SELECT count(*) FROM pg_stat_activity WHERE datname = '{DB}' "
+        "AND backend_type = 'TimescaleDB Background Worker Scheduler'"
+    )
+    deadline = time.monotonic() + 60
+    while psql_in(stage, "postgres", scheduler) != "1":
+        assert time.monotonic() < deadline, "TimescaleDB's scheduler did not start again"
+        time.sleep(1)
+    for query in DASHBOARD:
+        assert psql_in(stage, DB, query) == psql_in(prod, DB, query), query
