@@ -3,8 +3,10 @@
 
 The profile's columns, its properties (flat and the API's nested location), the events'
 properties and the API document's event_properties hold emails, phone numbers, names and
-addresses; one phone number is a JSON number. Events are 5 minutes apart, so the older ones
-fall into chunks that are compressed (masking must rewrite compressed chunks too).
+addresses; one phone number is a JSON number. Events are `spacing` seconds apart (5 minutes by
+default), so the older ones fall into chunks that are compressed (masking must rewrite
+compressed chunks too); keep them within the retention policy's horizon (two years), or its
+job drops them.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ VALUES ('P{number_profile}', now(), now(), '{{"$phone_number": 15550100401}}');
 INSERT INTO klaviyo_events (id, metric_id, profile_id, "timestamp", value, properties, raw_data,
                             campaign_id)
 SELECT 'E' || i, 'M' || (1 + i % 10), 'P' || (1 + i % {profiles}),
-       now() - i * INTERVAL '5 minutes',
+       now() - i * INTERVAL '{spacing} seconds',
        CASE WHEN i % 3 = 0 THEN round((i % 500) / 7.0, 2) END,
        jsonb_build_object('$email', 'person.' || (1 + i % {profiles}) || '@shop-customer.example',
                           'Campaign Name', 'Campaign ' || (i % 4)),
@@ -44,9 +46,14 @@ FROM show_chunks('klaviyo_events', older_than => INTERVAL '14 days') c;
 """
 
 
-def dataset_sql(events: int, profiles: int) -> str:
+def dataset_sql(events: int, profiles: int, spacing: int = 300) -> str:
     """The dataset's SQL: `profiles` profiles with personal data and one more whose phone
-    number is a JSON number (P<profiles + 1>), `events` events spread over them."""
+    number is a JSON number (P<profiles + 1>), `events` events spread over them, one every
+    `spacing` seconds back from now."""
     if not (0 < profiles <= 99_999 and events > 0):  # the phone numbers have 5 digits
         raise ValueError(f"profiles must be 1..99999 and events > 0, not {profiles}, {events}")
-    return DATASET.format(events=events, profiles=profiles, number_profile=profiles + 1)
+    if spacing < 1:
+        raise ValueError(f"spacing must be at least 1 second, not {spacing}")
+    return DATASET.format(
+        events=events, profiles=profiles, number_profile=profiles + 1, spacing=spacing
+    )

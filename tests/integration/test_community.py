@@ -365,6 +365,42 @@ def test_logical_backups_restore_compressed_chunks_and_aggregates(target):
         psql_in(target, "postgres", f"DROP DATABASE {name}")
 
 
+def test_rows_past_the_retention_horizon_survive_a_restore_and_a_copy_runs_no_job(target):
+    """A backup holds rows its retention policy has yet to drop (the policy runs daily; an
+    older backup holds many). Restoring it must not run the policy before the rows are
+    counted, and a copy beside the live database keeps its jobs paused: its policies would
+    drop the very rows a restore of old data is for."""
+    job = job_id(target, "policy_retention", "klaviyo_events")
+    live = "SELECT count(*) FROM klaviyo_events WHERE id = 'E-past-retention'"
+    copy = "past_retention_copy"
+    # the live scheduler stopped, so the policy, due now, runs only where the backup restores
+    target.psql("SELECT _timescaledb_functions.stop_background_workers()")
+    try:
+        target.psql(
+            'INSERT INTO klaviyo_events (id, metric_id, profile_id, "timestamp", properties, '
+            "raw_data) SELECT 'E-past-retention', id, 'P-old', now() - INTERVAL '3 years', "
+            "'{}', '{}' FROM klaviyo_metrics ORDER BY id LIMIT 1"
+        )
+        target.psql(f"SELECT alter_job({job}, next_start => now() - INTERVAL '1 minute')")
+        proc = backup(target, "daily", user=None)
+        assert proc.returncode == 0, proc.stderr
+        tested = restore(target, "--test", "daily/latest")
+        assert tested.returncode == 0 and tested.stdout.rstrip().endswith("PASS"), tested.stdout
+        made = restore(target, "--new-db", copy, "daily/latest")
+        assert made.returncode == 0, made.stdout + made.stderr
+        assert psql_in(target, copy, live) == "1"
+        scheduled = "SELECT count(*) FROM timescaledb_information.jobs WHERE scheduled"
+        assert psql_in(target, copy, scheduled) == "0"
+        assert "jobs" in made.stdout and "are paused" in made.stdout
+    finally:
+        psql_in(target, "postgres", f"DROP DATABASE IF EXISTS {copy} WITH (FORCE)")
+        # what the policy would do: the chunk past the horizon goes
+        target.psql("SELECT count(*) FROM drop_chunks('klaviyo_events', older_than => now() - "
+                    f"INTERVAL '{RETENTION}')")  # fmt: skip
+        target.psql(f"SELECT alter_job({job}, next_start => now() + INTERVAL '1 day')")
+        target.psql("SELECT _timescaledb_functions.restart_background_workers()")
+
+
 def test_point_in_time_recovery_with_compressed_chunks(target):
     source, compressed = answers(target), compressed_chunks(target)
     target.psql("CREATE TABLE pitr_probe (i int); INSERT INTO pitr_probe VALUES (1)")

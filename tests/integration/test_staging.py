@@ -202,7 +202,7 @@ def test_the_report_has_a_line_per_table_the_masked_values_and_the_phases(rebuil
     assert masked["klaviyo_profiles.properties.$phone_number"] == 1
     assert masked["klaviyo_events.properties.$email"] == EVENTS
     assert masked["klaviyo_events.raw_data.attributes.event_properties.$phone_number"] == EVENTS
-    assert set(report["phases"]) == {"check", "restore", "mask", "swap"}
+    assert list(report["phases"]) == ["check", "restore", "mask", "compress", "vacuum", "swap"]
     assert set(report["deploy_phases"]) == {
         "check targets",
         "pick and copy",
@@ -304,8 +304,8 @@ def test_the_rebuilt_staging_host_passes_testinfra(rebuilt):
 
 
 # A rebuild killed at each of its phases, in the run's order, as `kill -9` would: the deploy
-# machine's command (the whole process group, pyinfra included) or the host tool. Each is seen
-# from outside: (name, what is killed, the SQL or check that says the run got there).
+# machine's command (its whole process group, pyinfra included) or the host tool with its
+# psql or pg_restore. Each is seen from outside: (name, what is killed, the sign).
 ACTIVITY = (
     "SELECT count(*) FROM pg_stat_activity WHERE datname LIKE '%\\_\\_restoring\\_%' "
     "AND state = 'active' AND query ~ '{}'"
@@ -316,9 +316,18 @@ KILL_POINTS = [
     ("mask", "tool", ACTIVITY.format(r"UPDATE public\.klaviyo_events")),
     # masking's chunks compressed again one by one, then VACUUM FULL: one window of seconds
     ("compress and vacuum", "tool", ACTIVITY.format(r"compress_chunk|VACUUM \(FULL")),
-    ("converge the restored database", "command", "swapped"),
+    ("converge the restored database", "command", "converging"),
 ]
-TOOL = "python3 /usr/local/bin/tsdb-restore --rebuild"
+# The host tool stopped first (it starts nothing more, and cannot open or swap in what it
+# restored), then it and every process under it killed; status 3: no tool was running ([p]:
+# the pattern does not match this script's own command line).
+KILL_TOOL = """
+pid=$(pgrep -o -f '[p]ython3 /usr/local/bin/tsdb-restore --rebuild') || exit 3
+kill -STOP "$pid"
+tree() { for child in $(pgrep -P "$1"); do tree "$child"; done; echo "$1"; }
+pids=$(tree "$pid")
+kill -STOP $pids; kill -KILL $pids
+"""
 
 
 def workdirs() -> set[str]:
@@ -326,16 +335,38 @@ def workdirs() -> set[str]:
     return {p.name for p in Path(tempfile.gettempdir()).glob(f"{staging_run.WORKDIR_PREFIX}*")}
 
 
-def reached(stage, sign: str, before: dict) -> bool:
+def restoring(stage) -> set[str]:
+    return {name for name in databases(stage) if "__restoring_" in name}
+
+
+def kept(stage) -> set[str]:
+    return {name for name in databases(stage) if "__pre_rebuild_" in name}
+
+
+def in_group(group: int, pattern: str) -> bool:
+    """Whether a process of process group `group` on this machine has a command line matching
+    `pattern` (read from /proc: the machine may lack pgrep)."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            pgid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[2])
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, IndexError, ValueError):
+            continue  # gone meanwhile
+        if pgid == group and re.search(pattern, command):
+            return True
+    return False
+
+
+def reached(stage, sign: str, before: dict, group: int) -> bool:
     if sign == "picked":  # the backup is chosen; the copy to this machine begins
         return any((Path(tempfile.gettempdir()) / d / staging.PICK_FILE).exists()
                    for d in workdirs() - before["workdirs"])  # fmt: skip
-    names = databases(stage)
     if sign == "restoring":
-        return any("__restoring_" in name for name in names)
-    if sign == "swapped":  # the rebuild kept the database it replaced: deploy.py comes next
-        kept = {name for name in names if "__pre_rebuild_" in name}
-        return bool(kept - before["kept"])
+        return bool(restoring(stage) - before["restoring"])
+    if sign == "converging":  # the rebuild's last run, deploy.py, has started
+        return in_group(group, r"pyinfra .*deploy\.py")
     return psql_in(stage, "postgres", sign) not in ("", "0")
 
 
@@ -361,53 +392,55 @@ def production_state(prod) -> tuple:
 
 
 @pytest.mark.parametrize("point", KILL_POINTS, ids=[p[0] for p in KILL_POINTS])
-def test_a_rebuild_killed_at_each_phase_loses_nothing(rebuilt, point):
+def test_a_rebuild_killed_at_each_phase_loses_nothing(rebuilt, point, tmp_path):
     prod, stage, _, _ = rebuilt
     name, victim, sign = point
     production = production_state(prod)
     events = production[0]
-    before = {
-        "workdirs": workdirs(),
-        "kept": {n for n in databases(stage) if "__pre_rebuild_" in n},
-    }
+    before = {"workdirs": workdirs(), "restoring": restoring(stage)}
     time.sleep(1)  # the kept databases are named by the second
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tsdb_deploy", "staging-rebuild",
-         str(prod.workdir / "sandbox.py"), str(stage.workdir / "sandbox.py")],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        start_new_session=True,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 900
-        while not reached(stage, sign, before):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"the rebuild ended or stalled before {name}: {proc.returncode}")
-            time.sleep(0.1)
-        if victim == "tool":  # the host tool, not the shell around it (which removes the copy)
-            stage.run("pkill", "-KILL", "-f", TOOL)
-        else:
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate(timeout=600)
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-    assert proc.returncode != 0
+    with open(tmp_path / "stderr", "w+") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tsdb_deploy", "staging-rebuild",
+             str(prod.workdir / "sandbox.py"), str(stage.workdir / "sandbox.py")],
+            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err, text=True, start_new_session=True,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 900
+            while not reached(stage, sign, before, proc.pid):
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    err.seek(0)
+                    pytest.fail(f"the rebuild ended or stalled before {name}: {err.read()}")
+                time.sleep(0.1)
+            if victim == "tool":
+                killed = sh(stage, "bash", "-c", KILL_TOOL)
+                assert killed.returncode == 0, f"no tool to kill at {name}: {killed.stderr}"
+            else:
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=600)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            sh(stage, "bash", "-c", KILL_TOOL)  # nothing of a failed test runs on
+    # the command dies with its pyinfra; a killed tool is a failed run the command reports
+    assert proc.returncode == (1 if victim == "tool" else -signal.SIGKILL)
     assert production_state(prod) == production
     masked_and_whole(stage, events)
-    if victim == "tool":  # killed mid-way: its half-done database is there, closed
-        assert any("__restoring_" in n for n in databases(stage))
+    if victim == "tool":  # its own half-done database is left (the earlier one was dropped)
+        left = restoring(stage)
+        assert len(left) == 1 and not left & before["restoring"], (left, before)
 
 
 def test_the_next_rebuild_after_the_kills_leaves_one_good_staging(rebuilt):
-    prod, stage, first, _ = rebuilt
+    prod, stage, _, _ = rebuilt
     production = production_state(prod)
+    earlier = kept(stage)
     time.sleep(1)
     proc = rebuild(prod, stage)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
-    names = databases(stage)
-    assert not any("__restoring_" in name for name in names), names
-    kept = [name for name in names if "__pre_rebuild_" in name]
-    assert len(kept) == 1 and kept[0] != first["kept"], (kept, first["kept"])
+    assert restoring(stage) == set()
+    now = kept(stage)
+    assert len(now) == 1 and not now & earlier, (now, earlier)
     masked_and_whole(stage, production[0])
     assert production_state(prod) == production
     # no copy of production's data left: the target's incoming directory, the transfers'

@@ -725,7 +725,7 @@ def test_working_database_names_fit_postgresql():
 
 
 @pytest.mark.parametrize("db", ["klaviyo_analytics", "d" * 45, "d" * 50, "d" * 63])
-@pytest.mark.parametrize("pid", [7, 4194304, 2**31 - 1])
+@pytest.mark.parametrize("pid", [7, 99_999, 4_194_304])
 def test_a_killed_rebuild_s_database_is_found_whatever_the_pid_cut_off(db, pid):
     assert rs.is_restoring_name(db, rs.restoring_name(db, pid))
 
@@ -738,6 +738,28 @@ def test_a_killed_rebuild_s_database_is_found_whatever_the_pid_cut_off(db, pid):
 )  # fmt: skip
 def test_no_other_database_counts_as_a_killed_rebuild_s(name):
     assert not rs.is_restoring_name("klaviyo_analytics", name)
+
+
+def test_the_live_database_never_counts_as_a_leftover_whatever_its_name():
+    db = "a" * 50 + "__restoring_7"  # 63 characters, of the restoring form
+    assert rs.restoring_name(db, 7) == db and not rs.is_restoring_name(db, db)
+    db = "klaviyo_analytics__pre_rebuild_20261202_101112"
+    assert not rs.is_kept_rebuild_name(db, db)
+    assert not rs.is_restoring_name("klaviyo_analytics", "klaviyo_analytics__restoring_99999999")
+
+
+@pytest.mark.parametrize(
+    ("name", "working"),
+    [("klaviyo_analytics__restoring_123", True), ("x__pre_restore_20250315_120000", True),
+     ("x__pre_rebuild_20250315_120000", True), ("tsdb_restore_test_42", True),
+     ("klaviyo_copy", False), ("restoring_123", False), ("x__pre_restore", False)],
+)  # fmt: skip
+def test_new_db_refuses_the_names_the_tool_drops(name, working, backup_dir, capsys):
+    assert rs.working_name(name) is working
+    if working:
+        path = write_backup(backup_dir, "daily", "20250316_020000")
+        assert rs.main(["--new-db", name, str(path)]) == 2
+        assert "names like this are the ones tsdb-restore drops" in capsys.readouterr().err
 
 
 def test_missing_table_data_in_the_table_of_contents():

@@ -149,7 +149,15 @@ def test_the_tool_names_what_a_rebuild_keeps_and_what_it_finds_left_over():
         "klaviyo_analytics__pre_restore_20261202_101112"
     )
     assert len(rs.kept_name("x" * 63, moment, "rebuild")) == 63
-    assert rs.name_prefix("a_b%c") == "a\\_b\\%c"
+    kept = rs.kept_name("x" * 63, moment, "rebuild")
+    assert rs.is_kept_rebuild_name("x" * 63, kept)
+    assert rs.is_kept_rebuild_name("klaviyo_analytics",
+                                   "klaviyo_analytics__pre_rebuild_20261202_101112")  # fmt: skip
+    for other in ("klaviyo_analytics__pre_restore_20261202_101112",  # a restore's: the user's
+                  "klaviyo_analytics2__pre_rebuild_20261202_101112",  # another database's
+                  "klaviyo_analytics__pre_rebuild_20261302_101112",  # no such time
+                  "klaviyo_analytics__pre_rebuild_20261202_101112x"):  # fmt: skip
+        assert not rs.is_kept_rebuild_name("klaviyo_analytics", other), other
     assert rs.masked_tables({"t1.a": 3, "t1.b.c": 1, "t2.x": 0, "t3.y": 2}) == ["t1", "t3"]
 
 
