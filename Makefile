@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: sandbox sandbox-down test unit lint venv molecule bench prerequisites docs reliability
+.PHONY: sandbox sandbox-down test unit lint venv molecule bench bench-staging prerequisites docs reliability
 
 prerequisites:
 	PYTHON=$(PYTHON) lab/prerequisites.sh
@@ -49,6 +49,11 @@ docs: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/tsdb-deploy bench $(ARGS)
+
+## A staging rebuild against a plain restore of the same backup, on two test hosts:
+## bench/results/staging.md. ARGS="--events 1000000" etc.
+bench-staging: $(STAMP) prerequisites
+	$(BIN)/python -m lab.bench.staging $(ARGS)
 
 ## The reliability suite in full: a deploy stopped after every operation, from a converged
 ## host and from bare ones (hours); figures in bench/results/reliability.json.
