@@ -865,3 +865,18 @@ def test_new_db_refuses_bad_names_before_anything(backup_dir, capsys):
 def test_a_missing_file_is_an_error(backup_dir, capsys):
     assert rs.main(["--test", "daily/absent.dump"]) == 1
     assert "no such backup file" in capsys.readouterr().err
+
+
+def test_restored_jobs_are_paused_and_resumed_on_the_catalog_by_id():
+    # the catalog, not alter_job(): the Apache build lacks it, and it resets time zones
+    pause = rs.pause_jobs_sql("_timescaledb_catalog.bgw_job")
+    assert pause.startswith("WITH paused AS (UPDATE _timescaledb_catalog.bgw_job SET scheduled")
+    assert "WHERE scheduled RETURNING id" in pause  # jobs unscheduled in the backup stay so
+    resume = rs.resume_jobs_sql("_timescaledb_config.bgw_job", [1, 3, 1001])
+    assert resume == (
+        "UPDATE _timescaledb_config.bgw_job SET scheduled = true WHERE id IN (1, 3, 1001) "
+        "AND NOT scheduled"
+    )
+    with pytest.raises(ValueError):
+        rs.resume_jobs_sql("_timescaledb_catalog.bgw_job", ["1); DROP TABLE x; --"])
+    assert rs.resume_jobs(None, "db", []) is None  # nothing paused: nothing to run
