@@ -879,4 +879,9 @@ def test_restored_jobs_are_paused_and_resumed_on_the_catalog_by_id():
     )
     with pytest.raises(ValueError):
         rs.resume_jobs_sql("_timescaledb_catalog.bgw_job", ["1); DROP TABLE x; --"])
-    assert rs.resume_jobs(None, "db", []) is None  # nothing paused: nothing to run
+    paused = rs.PausedJobs("_timescaledb_catalog.bgw_job", (1, 1001))
+    assert paused.resume_commands("copy") == (
+        "tsdb-psql -d copy -c 'UPDATE _timescaledb_catalog.bgw_job SET scheduled = true WHERE "
+        "id IN (1, 1001) AND NOT scheduled' -c "
+        "'SELECT _timescaledb_functions.restart_background_workers()'"
+    )
